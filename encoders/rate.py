@@ -1,0 +1,53 @@
+"""Rate coding: spike probability per step proportional to the input."""
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from encoders.base import Encoder
+from settings import PositiveFloat, PositiveInt
+from settings.registries import ENCODERS
+
+
+@ENCODERS.register
+class RateEncoder(Encoder):
+    """Bernoulli spikes with ``p = gain * x / x_max`` per step (``max_rate_hz`` set: ``p = rate * dt / 1000``
+    at ``x = x_max``), or regularly spaced spikes at the same rate (``mode: regular``).
+
+    Args:
+        T: number of time steps.
+        x_max: the input value that gets the maximal rate.
+        gain: spike probability per step at ``x_max`` (ignored when ``max_rate_hz`` is set).
+        max_rate_hz: firing rate at ``x_max`` in Hz, with ``dt`` in ms.
+        mode: ``bernoulli`` (random, seeded) or ``regular`` (deterministic, evenly spaced).
+        dt: time step (ms).
+    """
+
+    def __init__(self, T: PositiveInt = 100, x_max: PositiveFloat = 1.0, gain: PositiveFloat = 1.0,
+                 max_rate_hz: PositiveFloat | None = None, mode: Literal["bernoulli", "regular"] = "bernoulli",
+                 dt: PositiveFloat = 1.0):
+        self.T, self.x_max, self.gain, self.max_rate_hz, self.mode, self.dt = T, x_max, gain, max_rate_hz, mode, dt
+        self.stochastic = mode == "bernoulli"
+
+    @staticmethod
+    def check_params(params: dict) -> list[tuple[str, str]]:
+        top = params["max_rate_hz"] * params["dt"] / 1000 if params["max_rate_hz"] is not None else params["gain"]
+        if top > 1:
+            return [("max_rate_hz" if params["max_rate_hz"] is not None else "gain",
+                     f"gives a spike probability per step of {top:g} > 1; lower it or dt")]
+        return []
+
+    def probability(self, x: Tensor) -> Tensor:
+        top = self.max_rate_hz * self.dt / 1000 if self.max_rate_hz is not None else self.gain
+        return (x.to(torch.float32) / self.x_max).clamp(0.0, 1.0) * top
+
+    def encode(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        p = self.probability(x)  # [B, F]
+        if self.mode == "bernoulli":
+            u = torch.rand((self.T,) + tuple(p.shape), generator=generator, device=p.device)
+            return (u < p).to(torch.float32)
+        steps = torch.arange(1, self.T + 1, dtype=torch.float32, device=p.device).reshape(-1, *([1] * p.dim()))
+        counts = torch.floor(steps * p + 1e-6)
+        return (counts - torch.cat([torch.zeros_like(counts[:1]), counts[:-1]])).clamp(0, 1)

@@ -1,0 +1,1 @@
+"""Experiment planning (run matrix), the experiment store (database), executors and the runner."""

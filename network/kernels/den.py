@@ -1,0 +1,80 @@
+"""The tempotron's double-exponential PSP kernel (DEN), computed as one causal convolution."""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from network.kernels.base import Kernel, KernelTrace
+from network.kernels.filters import causal_conv
+from settings import PositiveFloat
+from settings.registries import KERNELS
+
+
+def den_peak_time(tau_m: float, tau_s: float) -> float:
+    """Time of the kernel's maximum: ``tau_m tau_s / (tau_m - tau_s) * ln(tau_m / tau_s)``."""
+    return tau_m * tau_s / (tau_m - tau_s) * math.log(tau_m / tau_s)
+
+
+def den_v0(tau_m: float, tau_s: float) -> float:
+    """The normalisation that makes the kernel's peak 1 (2.1165 for 15 / 3.75)."""
+    t = den_peak_time(tau_m, tau_s)
+    return 1.0 / (math.exp(-t / tau_m) - math.exp(-t / tau_s))
+
+
+@KERNELS.register
+class DENKernel(Kernel):
+    """``K(t) = V0 (exp(-t/tau_m) - exp(-t/tau_s))`` for t >= 0; ``V(t) = sum_i w_i sum_f K(t - t_i^f)``.
+
+    Linear and reset-free, so the membrane is the input current convolved with K sampled at
+    ``t = k dt`` (k = 0, 1, ...; K(0) = 0): ``V[t] = sum_{s <= t} I[s] K((t - s) dt)``. The output is
+    the membrane (``spiking = False``); the decision is taken by a readout (max over time).
+
+    Args:
+        tau_m: membrane time constant (ms).
+        tau_s: synaptic time constant (ms), different from tau_m.
+        v_0: peak normalisation; ``null`` computes it from the taus so the peak is 1.
+        dt: time step (ms).
+    """
+
+    spiking = False
+
+    def __init__(self, size: int, tau_m: PositiveFloat = 15.0, tau_s: PositiveFloat = 3.75,
+                 v_0: float | None = None, dt: PositiveFloat = 1.0):
+        super().__init__()
+        self.size, self.tau_m, self.tau_s, self.dt = size, tau_m, tau_s, dt
+        self.v_0 = den_v0(tau_m, tau_s) if v_0 is None else v_0
+
+    @staticmethod
+    def check_params(params: dict) -> list[tuple[str, str]]:
+        if params["tau_m"] == params["tau_s"]:
+            return [("tau_s", f"must differ from tau_m ({params['tau_m']}) for a double-exponential kernel")]
+        return []
+
+    def impulse_response(self, T: int, dtype: torch.dtype = torch.float64, device=None) -> Tensor:
+        """``K(k dt)`` for k = 0..T-1."""
+        t = torch.arange(T, dtype=torch.float64, device=device) * self.dt
+        return (self.v_0 * (torch.exp(-t / self.tau_m) - torch.exp(-t / self.tau_s))).to(dtype)
+
+    def trace(self, x: Tensor, state: tuple[Tensor, Tensor] | None = None) -> KernelTrace:
+        """``x``: input current ``[T, B, N]``; state: the two exponential traces after the last step."""
+        T = x.shape[0]
+        v = causal_conv(x, self.impulse_response(T, device=x.device))
+        steps = torch.arange(T, dtype=torch.float64, device=x.device)
+        b_m, b_s = math.exp(-self.dt / self.tau_m), math.exp(-self.dt / self.tau_s)
+        if state is not None:
+            a_m, a_s = state
+            shape = (T,) + (1,) * (x.dim() - 1)
+            decay_m = (b_m ** (steps + 1)).reshape(shape).to(x.dtype)
+            decay_s = (b_s ** (steps + 1)).reshape(shape).to(x.dtype)
+            v = v + self.v_0 * (a_m * decay_m - a_s * decay_s)
+        # traces A_tau[T-1] = sum_s I[s] b^(T-1-s) (+ carried state), the kernel's full state
+        w_m = (b_m ** (T - 1 - steps)).to(x.dtype)
+        w_s = (b_s ** (T - 1 - steps)).to(x.dtype)
+        a_m_new = torch.tensordot(w_m, x, dims=([0], [0]))
+        a_s_new = torch.tensordot(w_s, x, dims=([0], [0]))
+        if state is not None:
+            a_m_new = a_m_new + state[0] * b_m ** T
+            a_s_new = a_s_new + state[1] * b_s ** T
+        return KernelTrace(v, (a_m_new, a_s_new), v)

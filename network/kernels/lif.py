@@ -1,0 +1,149 @@
+"""Leaky integrate-and-fire (current-based and CUBA) and the leaky integrator (LI)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from network.kernels.base import Kernel, KernelTrace
+from network.kernels.fused import leaky_recurrence, lif_recurrence
+from network.surrogates import Surrogate
+from settings import PositiveFloat
+from settings.registries import KERNELS, SURROGATES
+
+
+class LIFState(NamedTuple):
+    u: Tensor  # membrane [B, N] (after reset)
+    i: Tensor | None  # synaptic current [B, N] (CUBA only)
+
+
+@dataclass(frozen=True)
+class LIFParameters:
+    alpha: Tensor  # membrane decay exp(-dt/tau_m), scalar or [N]
+    beta: Tensor | None  # synaptic decay exp(-dt/tau_syn) (CUBA) or None
+    v_th: float
+    v_reset: float
+    reset: str
+    detach_reset: bool
+    surrogate: Surrogate
+
+
+def lif_step(x: Tensor, state: LIFState, p: LIFParameters) -> tuple[Tensor, LIFState]:
+    """One step of the LIF neuron (plain autograd; the reference for the fused recurrence).
+
+    current-based: ``u = alpha u + (1 - alpha) x``; CUBA: ``i = beta i + x``, ``u = alpha u + i``;
+    then ``z = H(u - v_th)`` and the reset (soft: ``u - v_th z``; hard: ``v_reset`` where z;
+    none). Returns spikes ``[B, N]`` and the new state.
+    """
+    if p.beta is None:
+        i = None
+        drive = (1 - p.alpha) * x
+    else:
+        i = p.beta * state.i + x
+        drive = i
+    u = p.alpha * state.u + drive
+    z = p.surrogate.spike(u - p.v_th)
+    r = z.detach() if p.detach_reset else z
+    if p.reset == "soft":
+        u = u - p.v_th * r
+    elif p.reset == "hard":
+        u = u * (1 - r) + p.v_reset * r
+    return z, LIFState(u, i)
+
+
+def _decay(tau: Tensor, dt: float) -> Tensor:
+    return torch.exp(-dt / tau.abs())
+
+
+@KERNELS.register
+class LIFKernel(Kernel):
+    """Leaky integrate-and-fire neurons trained with surrogate gradients.
+
+    Args:
+        tau_m: membrane time constant (ms).
+        tau_syn: synaptic time constant (ms); set it for the CUBA form with a synaptic current.
+        v_th: firing threshold.
+        v_reset: reset potential (hard reset).
+        reset: ``soft`` (subtract v_th), ``hard`` (set to v_reset) or ``none``.
+        detach_reset: stop gradients through the reset.
+        surrogate: pseudo-derivative of the spike.
+        learn_tau: train one tau_m (and tau_syn) per neuron.
+        fused: use the fused forward/backward (``false``: step-by-step autograd, for reference).
+        dt: time step (ms).
+    """
+
+    def __init__(self, size: int, tau_m: PositiveFloat = 20.0, tau_syn: PositiveFloat | None = None,
+                 v_th: float = 1.0, v_reset: float = 0.0, reset: Literal["soft", "hard", "none"] = "soft",
+                 detach_reset: bool = False, surrogate: Surrogate = "FastSigmoid", learn_tau: bool = False,
+                 fused: bool = True, dt: PositiveFloat = 1.0):
+        super().__init__()
+        self.size, self.dt, self.v_th, self.v_reset = size, dt, v_th, v_reset
+        self.reset, self.detach_reset, self.fused = reset, detach_reset, fused
+        self.surrogate = SURROGATES.create(surrogate)
+        shape = (size,) if learn_tau else ()
+        tau = torch.full(shape, float(tau_m))
+        self.tau_m = nn.Parameter(tau) if learn_tau else nn.Buffer(tau)
+        if tau_syn is None:
+            self.tau_syn = None
+        else:
+            tau_s = torch.full(shape, float(tau_syn))
+            self.tau_syn = nn.Parameter(tau_s) if learn_tau else nn.Buffer(tau_s)
+
+    def parameters_now(self) -> LIFParameters:
+        beta = None if self.tau_syn is None else _decay(self.tau_syn, self.dt)
+        return LIFParameters(_decay(self.tau_m, self.dt), beta, self.v_th, self.v_reset, self.reset,
+                             self.detach_reset, self.surrogate)
+
+    def initial_state(self, x: Tensor) -> LIFState:
+        zeros = torch.zeros(x.shape[1:], dtype=x.dtype, device=x.device)
+        return LIFState(zeros, None if self.tau_syn is None else zeros)
+
+    def trace(self, x: Tensor, state: LIFState | None = None) -> KernelTrace:
+        state = state if state is not None else self.initial_state(x)
+        p = self.parameters_now()
+        if not self.fused:
+            return self._trace_steps(x, state, p)
+        if p.beta is None:
+            drive, i_last = (1 - p.alpha) * x, None
+        else:
+            currents = leaky_recurrence(x, p.beta, state.i)
+            drive, i_last = currents, currents[-1]
+        z, u, membrane = lif_recurrence(drive, p.alpha, state.u, p.v_th, p.v_reset, p.reset,
+                                        p.detach_reset, p.surrogate)
+        return KernelTrace(z, LIFState(u, i_last), membrane)
+
+    def _trace_steps(self, x: Tensor, state: LIFState, p: LIFParameters) -> KernelTrace:
+        spikes, membrane = [], []
+        for x_t in x.unbind(0):
+            pre_u = p.alpha * state.u + ((1 - p.alpha) * x_t if p.beta is None else p.beta * state.i + x_t)
+            z, state = lif_step(x_t, state, p)
+            spikes.append(z)
+            membrane.append(pre_u)
+        return KernelTrace(torch.stack(spikes), state, torch.stack(membrane))
+
+
+@KERNELS.register
+class LIKernel(Kernel):
+    """Leaky integrator (no spikes): ``o_t = alpha o_{t-1} + (1 - alpha) x_t``, alpha = exp(-dt/tau).
+
+    Args:
+        tau: time constant (ms).
+        learn_tau: train one tau per neuron.
+        dt: time step (ms).
+    """
+
+    spiking = False
+
+    def __init__(self, size: int, tau: PositiveFloat = 20.0, learn_tau: bool = False, dt: PositiveFloat = 1.0):
+        super().__init__()
+        self.size, self.dt = size, dt
+        tau_t = torch.full((size,) if learn_tau else (), float(tau))
+        self.tau = nn.Parameter(tau_t) if learn_tau else nn.Buffer(tau_t)
+
+    def trace(self, x: Tensor, state: Tensor | None = None) -> KernelTrace:
+        alpha = _decay(self.tau, self.dt)
+        y0 = torch.zeros(x.shape[1:], dtype=x.dtype, device=x.device) if state is None else state
+        v = leaky_recurrence((1 - alpha) * x, alpha, y0)
+        return KernelTrace(v, v[-1], v)

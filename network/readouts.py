@@ -1,0 +1,86 @@
+"""Readouts: from the last layer's activity ``[T, B, C]`` to class scores ``[B, C]``."""
+from __future__ import annotations
+
+from typing import Literal, NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from network.init import Initializer
+from network.kernels.lif import LIKernel
+from network.layers import LayerTrace
+from settings import PositiveFloat, PositiveInt
+from settings.registries import INITIALIZERS, READOUTS
+
+
+class ReadoutOutput(NamedTuple):
+    scores: Tensor  # [B, C]
+    time_index: Tensor | None  # [B, C] time step a score was taken at (max readouts)
+    trace: Tensor | None  # [T, B, C] the readout's own membrane, if it has one
+
+
+@READOUTS.set_base
+class Readout(nn.Module):
+    """Base class; built with ``in_features`` (the last layer's size) at run time."""
+
+    out_features: int
+
+    def forward(self, last: LayerTrace) -> ReadoutOutput:
+        raise NotImplementedError
+
+
+@READOUTS.register
+class MaxMembrane(Readout):
+    """``M = max_t V(t)`` of the last layer's membrane and ``t_max`` (the tempotron's decision)."""
+
+    def __init__(self, in_features: int):
+        super().__init__()
+        self.out_features = in_features
+
+    def forward(self, last: LayerTrace) -> ReadoutOutput:
+        scores, t_max = last.membrane.max(dim=0)
+        return ReadoutOutput(scores, t_max, None)
+
+
+@READOUTS.register
+class SpikeCount(Readout):
+    """Number of spikes of each output neuron over the sequence."""
+
+    def __init__(self, in_features: int):
+        super().__init__()
+        self.out_features = in_features
+
+    def forward(self, last: LayerTrace) -> ReadoutOutput:
+        return ReadoutOutput(last.out.sum(dim=0), None, None)
+
+
+@READOUTS.register
+class LeakyIntegrator(Readout):
+    """Weighted leaky-integrator output neurons ``o_t = alpha o_{t-1} + (1 - alpha) W z_t``.
+
+    Args:
+        out_features: number of classes.
+        tau: time constant (ms).
+        learn_tau: train one tau per output.
+        reduce: scores from the trace: ``max``, ``mean`` or ``last`` over time.
+        bias: add a learnable bias.
+        weight_init: initial weights (default: torch.nn.Linear's).
+        dt: time step (ms).
+    """
+
+    def __init__(self, in_features: int, out_features: PositiveInt, tau: PositiveFloat = 20.0,
+                 learn_tau: bool = False, reduce: Literal["max", "mean", "last"] = "mean", bias: bool = False,
+                 weight_init: Initializer | None = None, dt: PositiveFloat = 1.0):
+        super().__init__()
+        self.out_features, self.reduce = out_features, reduce
+        self.weight = nn.Parameter(torch.empty(out_features, in_features))
+        self.bias = nn.Parameter(torch.zeros(out_features)) if bias else None
+        INITIALIZERS.create(weight_init or "KaimingUniform")(self.weight.data)
+        self.kernel = LIKernel(out_features, tau=tau, learn_tau=learn_tau, dt=dt)
+
+    def forward(self, last: LayerTrace) -> ReadoutOutput:
+        v, _, _ = self.kernel.trace(nn.functional.linear(last.out, self.weight, self.bias))
+        if self.reduce == "max":
+            scores, index = v.max(dim=0)
+            return ReadoutOutput(scores, index, v)
+        return ReadoutOutput(v.mean(dim=0) if self.reduce == "mean" else v[-1], None, v)

@@ -1,0 +1,126 @@
+"""Learning rules: the one thing that turns a loss into parameter gradients (``.grad``).
+
+Every optimizer only consumes ``.grad``, so any rule works with any optimizer. Rules add to
+``.grad`` (the pipeline zeroes it first), so several rules on one layer sum up.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from network.events import SpikeTimes
+from network.network import Network, NetworkOutput
+from network.readouts import MaxMembrane
+from settings import NonNegativeFloat
+from settings.registries import LEARNING_RULES
+
+
+@dataclass
+class RuleContext:
+    """What a rule may look at after the forward pass of one batch."""
+
+    model: Network
+    inputs: Tensor | SpikeTimes
+    targets: Tensor
+    output: NetworkOutput
+    scores: Tensor  # the scores the loss was computed on (a graph leaf for local rules)
+    loss: Tensor
+
+
+@LEARNING_RULES.set_base
+class LearningRule:
+    """Base class. ``needs_graph``: whether the forward pass must record an autograd graph."""
+
+    needs_graph: bool = False
+
+    def accumulate(self, ctx: RuleContext) -> None:
+        """Add this rule's gradient to ``.grad`` of the parameters it trains."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{k}={v}' for k, v in vars(self).items())})"
+
+
+def _add_grad(param: torch.nn.Parameter, grad: Tensor) -> None:
+    grad = grad.to(param.dtype)
+    param.grad = grad if param.grad is None else param.grad + grad
+
+
+def score_error(ctx: RuleContext) -> Tensor:
+    """``dL/dscores`` ``[B, C]`` (the loss's error signal for local rules)."""
+    if not ctx.scores.requires_grad:
+        raise RuntimeError("local learning rules need the scores as a graph leaf")
+    (grad,) = torch.autograd.grad(ctx.loss, ctx.scores, retain_graph=True)
+    return grad
+
+
+@LEARNING_RULES.register
+class BPTT(LearningRule):
+    """Backpropagation through time with autograd (surrogate gradients through spikes)."""
+
+    needs_graph = True
+
+    def accumulate(self, ctx: RuleContext) -> None:
+        ctx.loss.backward(retain_graph=False)
+
+
+class _LayerRule(LearningRule):
+    def __init__(self, layer: int = -1):
+        self.layer = layer
+
+    def target(self, ctx: RuleContext):
+        layers = ctx.model.layers
+        if not -len(layers) <= self.layer < len(layers):
+            raise IndexError(f"{type(self).__name__}: layer {self.layer} does not exist ({len(layers)} layers)")
+        return layers[self.layer], ctx.output.traces[self.layer]
+
+
+@LEARNING_RULES.register
+class SingleSpikeLR(_LayerRule):
+    """The tempotron rule: ``dM/dw_i = sum_{t_i^f < t_max} K(t_max - t_i^f)``, t_max held fixed.
+
+    The loss's error ``E = dL/dM`` (from the readout scores) gives ``dL/dw_i = E dM/dw_i``, summed
+    over the batch. Needs a reset-free kernel (``DENKernel``) and a ``MaxMembrane`` readout on the
+    trained layer.
+
+    Args:
+        layer: index of the layer it trains (default: the last).
+    """
+
+    def __init__(self, layer: int = -1):
+        super().__init__(layer)
+
+    def accumulate(self, ctx: RuleContext) -> None:
+        layer, trace = self.target(ctx)
+        if not isinstance(ctx.model.readout, MaxMembrane) or layer is not ctx.model.layers[-1]:
+            raise TypeError("SingleSpikeLR trains the last layer under a MaxMembrane readout")
+        error = score_error(ctx)  # [B, O]
+        t_max = ctx.output.readout.time_index  # [B, O]
+        psp = layer.psp(trace.input, t_max)  # [B, O, in]
+        _add_grad(layer.weight, torch.einsum("bo,boi->oi", error.to(psp.dtype), psp))
+
+
+@LEARNING_RULES.register
+class PlasticityInduction(_LayerRule):
+    """Wakes silent neurons: for each output that should have fired and never crossed v_th, add
+    ``-eps`` to the gradient of all its afferent weights (mean over the batch, like the loss).
+
+    Args:
+        eps: gradient step for silent neurons.
+        v_th: firing threshold.
+        layer: index of the layer it trains (default: the last).
+    """
+
+    def __init__(self, eps: NonNegativeFloat = 1e-4, v_th: float = 1.0, layer: int = -1):
+        super().__init__(layer)
+        self.eps, self.v_th = eps, v_th
+
+    def accumulate(self, ctx: RuleContext) -> None:
+        layer, trace = self.target(ctx)
+        peak = trace.membrane.max(dim=0).values  # [B, O]
+        O = peak.shape[-1]
+        should = (ctx.targets.unsqueeze(-1) == 1) if O == 1 else torch.nn.functional.one_hot(ctx.targets, O).bool()
+        silent = (should & (peak < self.v_th)).to(layer.weight.dtype).mean(dim=0)  # [O]
+        _add_grad(layer.weight, -self.eps * silent.unsqueeze(-1).expand_as(layer.weight))

@@ -1,0 +1,48 @@
+"""ProgressBar: a tqdm bar over epochs with the latest metrics."""
+from __future__ import annotations
+
+from pipeline.callbacks.base import Callback
+from pipeline.state import FitState
+from settings.registries import CALLBACKS
+
+
+@CALLBACKS.register
+class ProgressBar(Callback):
+    """Shows epochs done / total and the latest loss and accuracies.
+
+    Args:
+        leave: keep the finished bar on screen.
+        desc: text in front of the bar (default: the run folder's name).
+    """
+
+    order = 90
+
+    def __init__(self, leave: bool = False, desc: str | None = None):
+        self.leave, self.desc = leave, desc
+        self.bar = None
+
+    def on_fit_start(self, state: FitState) -> None:
+        from tqdm.auto import tqdm
+
+        desc = self.desc or (state.run_dir.name if state.run_dir is not None else "fit")
+        self.bar = tqdm(total=state.epochs, desc=desc, leave=self.leave, unit="epoch", dynamic_ncols=True,
+                        initial=state.resumed_from or 0)
+
+    def on_epoch_end(self, state: FitState, epoch: int, metrics: dict[str, float]) -> None:
+        if self.bar is None:
+            return
+        shown = {k: f"{metrics[k]:.4g}" for k in ("train_loss", "train_acc", "val_acc", "test_acc") if k in metrics}
+        self.bar.set_postfix(shown, refresh=False)
+        if epoch > 0:
+            self.bar.update(1)
+
+    def on_fit_end(self, state: FitState) -> None:
+        self._close()
+
+    def on_exception(self, state: FitState, exc: BaseException) -> None:
+        self._close()
+
+    def _close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None

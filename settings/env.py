@@ -1,0 +1,39 @@
+"""env.yaml: the simulation environment shared by every component of a run.
+
+Constructor parameters named like these keys (``T``, ``dt``, ``v_th``, ...) receive the env
+value unless the YAML sets them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from settings.schema import NonNegativeInt, PositiveFloat, PositiveInt
+
+
+@dataclass(frozen=True)
+class Env:
+    """Simulation environment.
+
+    Args:
+        T: number of simulation time steps.
+        dt: time step (ms).
+        v_th: firing threshold.
+        v_reset: reset potential.
+        v_0: PSP normalisation; ``null`` lets a kernel compute it from its time constants.
+        device: ``cpu``, ``cuda``, ``cuda:1``, ``mps`` or ``auto`` (GPU when present).
+        dtype: floating point precision of the simulation.
+        threads: torch intra-op threads per run (``null``: as many as the executor allows).
+    """
+
+    T: PositiveInt = 100
+    dt: PositiveFloat = 1.0
+    v_th: float = 1.0
+    v_reset: float = 0.0
+    v_0: float | None = None
+    device: str = "cpu"
+    dtype: Literal["float32", "float64"] = "float32"
+    threads: NonNegativeInt | None = None
+
+
+ENV_KEYS = tuple(Env.__dataclass_fields__)

@@ -1,0 +1,150 @@
+"""From the four files (plus ``--set`` overrides) to fully resolved, validated trials."""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from settings.env import Env
+from settings.errors import ConfigError, ConfigIssue
+from settings.experiment_files import ExperimentFiles, ExperimentSettings, read_experiment_files
+from settings.paths import deep_merge, parse_path, set_path
+from settings.registries import PIPELINES
+from settings.registry import Registry
+from settings.schema import validate, validate_fields
+from settings.sweep import expand_trial
+from settings.yaml_io import parse_scalar
+
+
+@dataclass(frozen=True)
+class Override:
+    """One ``--set PATH=VALUE``; PATH addresses config.yaml, or env.yaml with an ``env.`` prefix,
+    or experiment.yaml with an ``experiment.`` prefix."""
+
+    path: str
+    value: Any
+    text: str
+
+    @classmethod
+    def parse(cls, text: str) -> "Override":
+        if "=" not in text:
+            raise ConfigError(ConfigIssue("", f"expects PATH=VALUE, got {text!r}", "--set"))
+        path, raw = text.split("=", 1)
+        path = path.strip()
+        try:
+            parse_path(path)
+        except ValueError:
+            raise ConfigError(ConfigIssue("", f"{path!r} is not a valid path (use a.b[0].c=VALUE)", "--set")) from None
+        return cls(path, parse_scalar(raw), text)
+
+
+@dataclass(frozen=True)
+class ResolvedTrial:
+    """A trial (one sweep point) with its fully resolved config (env included under ``env``)."""
+
+    name: str
+    config: dict
+    repeat: int
+    info: dict | None = None
+    sweep_point: dict | None = None
+    group: str | None = None  # the trials.yaml entry a sweep point came from
+
+    @property
+    def env(self) -> Env:
+        return Env(**self.config["env"])
+
+
+@dataclass(frozen=True)
+class ResolvedExperiment:
+    folder: Path
+    settings: ExperimentSettings
+    trials: list[ResolvedTrial]
+    files: ExperimentFiles
+
+
+def resolve_config(config: dict, env: dict, settings: dict | None = None,
+                   overrides: list[Override] = (), root: Registry = PIPELINES) -> dict:
+    """Merge ``settings`` and ``overrides`` onto config + env, validate, return the resolved config."""
+    combined = deep_merge({**copy.deepcopy(config), "env": copy.deepcopy(env)}, settings or {})
+    issues: list[ConfigIssue] = []
+    for override in overrides:
+        try:
+            set_path(combined, override.path, copy.deepcopy(override.value))
+        except KeyError as exc:
+            issues.append(ConfigIssue(override.path, f"does not exist ({exc.args[0]} cannot be addressed)", "--set"))
+    if issues:
+        raise ConfigError(issues)
+    env_raw = combined.pop("env", None) or {}
+    resolved_env: dict = {}
+    try:
+        resolved_env = validate_fields(env_raw, Env, "env", "env.yaml")
+    except ConfigError as exc:
+        issues.extend(exc.issues)
+    try:
+        resolved = validate(combined, root, "", env=resolved_env or None)
+    except ConfigError as exc:
+        issues.extend(exc.issues)
+        resolved = {}
+    if issues:
+        set_paths = {o.path: o for o in overrides}
+        raise ConfigError([ConfigIssue(i.path, i.message, "--set") if i.path in set_paths else i for i in issues])
+    resolved["env"] = resolved_env
+    return resolved
+
+
+def resolve_experiment(folder: str | Path, set_args: list[str] = (), only: list[str] | None = None,
+                       root: Registry = PIPELINES) -> ResolvedExperiment:
+    """Load, merge, expand sweeps and validate every trial; raise one ConfigError with all issues."""
+    overrides = [Override.parse(text) for text in set_args]
+    experiment_overrides = {o.path[len("experiment."):]: o.value for o in overrides if o.path.startswith("experiment.")}
+    config_overrides = [o for o in overrides if not o.path.startswith("experiment.")]
+    files = read_experiment_files(folder, experiment_overrides)
+    names = [t.name for t in files.trials]
+    if only:
+        unknown = [n for n in only if n not in names]
+        if unknown:
+            raise ConfigError(ConfigIssue("", f"no trial named {', '.join(map(repr, unknown))}; trials: "
+                                          f"{', '.join(names)}", "--trial"))
+    issues: list[ConfigIssue] = []
+    trials: list[ResolvedTrial] = []
+    seen: dict[str, str] = {}
+    for trial in files.trials:
+        if only and trial.name not in only:
+            continue
+        repeat = trial.repeat or files.experiment.repeat
+        try:
+            points = expand_trial(trial, files.experiment.seed)
+        except ConfigError as exc:
+            issues.extend(exc.located(f"trials.yaml ({trial.name})").issues)
+            continue
+        for point in points:
+            where = f"trial {point.name!r}"
+            if point.name in seen:
+                issues.append(ConfigIssue("name", f"{point.name!r} is produced twice (also by {seen[point.name]})",
+                                          "trials.yaml"))
+                continue
+            seen[point.name] = trial.name
+            try:
+                config = resolve_config(files.config, files.env, point.settings, config_overrides, root)
+            except ConfigError as exc:
+                issues.extend(exc.located(where).issues)
+                continue
+            trials.append(ResolvedTrial(point.name, config, repeat, trial.info, point.values or None,
+                                        trial.name if point.values else None))
+    if issues:
+        raise ConfigError(_dedupe(issues))
+    return ResolvedExperiment(files.folder, files.experiment, trials, files)
+
+
+def _dedupe(issues: list[ConfigIssue]) -> list[ConfigIssue]:
+    """The same problem in config.yaml shows once, not once per trial."""
+    out: list[ConfigIssue] = []
+    seen: dict[tuple[str, str], int] = {}
+    for issue in issues:
+        key = (issue.path, issue.message)
+        if key in seen and issue.where.startswith("trial "):
+            continue
+        seen[key] = len(out)
+        out.append(issue)
+    return out
