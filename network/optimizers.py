@@ -48,12 +48,54 @@ class MomentumOptimizer(torch.optim.Optimizer):
         return loss
 
 
+def _torch_factory(cls: type, runtime: str, extra: dict[str, tuple[Any, Any]], make: Any, probe: Any) -> Any:
+    """A YAML constructor for a torch class: ``cls``'s keyword parameters (without ``runtime``)
+    plus ``extra`` (name -> (annotation, default)); ``check_params`` builds it once on a probe
+    so that torch's own argument checks (``Invalid learning rate: -0.5``) fail at validation."""
+    own = [p for name, p in inspect.signature(cls).parameters.items() if name not in ("self", runtime)
+           and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    try:
+        hints = typing.get_type_hints(cls.__init__)
+    except Exception:  # torch annotations are not always resolvable
+        hints = {}
+    params = [inspect.Parameter(runtime, inspect.Parameter.KEYWORD_ONLY)]
+    params += [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own]
+    params += [inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=d) for k, (_, d) in extra.items()]
+    make.__signature__ = inspect.Signature(params)
+    make.__annotations__ = {k: v for k, v in hints.items() if k in {p.name for p in own}} | {
+        k: a for k, (a, _) in extra.items()}
+    make.__name__ = make.__qualname__ = cls.__name__
+    make.__doc__ = f"torch.optim {cls.__name__} (see the torch documentation)."
+
+    def check_params(resolved: dict) -> list[tuple[str, str]]:
+        kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in resolved.items()
+                  if k != "type" and k not in extra}
+        try:
+            probe(kwargs)
+        except (ValueError, TypeError, KeyError) as exc:
+            return [("", f"is rejected by torch {cls.__name__}: {exc}")]
+        return []
+
+    make.check_params = check_params
+    return make
+
+
+def _probe_parameters() -> list[torch.nn.Parameter]:
+    return [torch.nn.Parameter(torch.zeros(2, 2))]
+
+
 def _register_torch_optimizers() -> None:
     for name in sorted(dir(torch.optim)):
         cls = getattr(torch.optim, name)
-        if isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer) and cls is not torch.optim.Optimizer \
-                and name not in OPTIMIZERS and not name.startswith("_"):
-            OPTIMIZERS.register(cls, name=name)
+        if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)) or name.startswith("_") \
+                or cls is torch.optim.Optimizer or name in OPTIMIZERS:
+            continue
+
+        def make(params: Any, _cls: type = cls, **kwargs: Any) -> torch.optim.Optimizer:
+            return _cls(params, **{k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()})
+
+        OPTIMIZERS.register(_torch_factory(cls, "params", {}, make,
+                                           lambda kw, _cls=cls: _cls(_probe_parameters(), **kw)), name=name)
 
 
 _register_torch_optimizers()
@@ -90,39 +132,25 @@ class Scheduler:
 
 
 _NOT_FROM_YAML = {"LambdaLR", "MultiplicativeLR", "SequentialLR", "ChainedScheduler", "LRScheduler"}
-
-
-def _scheduler_factory(cls: type) -> Any:
-    """A constructor with ``cls``'s signature plus ``interval`` and ``monitor``."""
-
-    def make(optimizer: torch.optim.Optimizer, interval: str = "epoch", monitor: str = "val_loss", **kwargs: Any):
-        return Scheduler(cls(optimizer, **kwargs), interval, monitor)
-
-    own = [p for name, p in inspect.signature(cls).parameters.items() if name not in ("self", "optimizer")
-           and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
-    try:
-        hints = typing.get_type_hints(cls.__init__)
-    except Exception:
-        hints = {}
-    params = [inspect.Parameter("optimizer", inspect.Parameter.KEYWORD_ONLY)] + [
-        p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own] + [
-        inspect.Parameter("interval", inspect.Parameter.KEYWORD_ONLY, default="epoch"),
-        inspect.Parameter("monitor", inspect.Parameter.KEYWORD_ONLY, default="val_loss")]
-    make.__signature__ = inspect.Signature(params)
-    make.__annotations__ = {k: v for k, v in hints.items() if k in {p.name for p in own}} | {
-        "interval": Literal["epoch", "batch"], "monitor": str}
-    make.__name__ = make.__qualname__ = cls.__name__
-    make.__doc__ = f"torch.optim.lr_scheduler.{cls.__name__} (see the torch docs), stepped per ``interval``."
-    return make
+_SCHEDULER_EXTRA = {"interval": (Literal["epoch", "batch"], "epoch"), "monitor": (str, "val_loss")}
 
 
 def _register_torch_schedulers() -> None:
     module = torch.optim.lr_scheduler
     for name in sorted(dir(module)):
         cls = getattr(module, name)
-        if isinstance(cls, type) and name not in _NOT_FROM_YAML and not name.startswith("_") and (
+        if not isinstance(cls, type) or name in _NOT_FROM_YAML or name.startswith("_") or not (
                 issubclass(cls, module.LRScheduler) or cls is module.ReduceLROnPlateau):
-            SCHEDULERS.register(_scheduler_factory(cls), name=name)
+            continue
+
+        def make(optimizer: torch.optim.Optimizer, _cls: type = cls, interval: str = "epoch",
+                 monitor: str = "val_loss", **kwargs: Any) -> Scheduler:
+            return Scheduler(_cls(optimizer, **kwargs), interval, monitor)
+
+        def probe(kwargs: dict, _cls: type = cls) -> None:
+            _cls(torch.optim.SGD(_probe_parameters(), lr=0.1), **kwargs)
+
+        SCHEDULERS.register(_torch_factory(cls, "optimizer", _SCHEDULER_EXTRA, make, probe), name=name)
 
 
 _register_torch_schedulers()

@@ -188,8 +188,9 @@ class TrainingPipeline:
                 output = model(x)
             scores = output.scores if needs_graph else output.scores.detach().requires_grad_()
             loss = self.loss(scores, y)
-            if not torch.isfinite(loss):
-                raise DivergenceError(f"train_loss became {float(loss)} at epoch {state.epoch}, batch {batch}")
+            loss_value = loss.item()
+            if not math.isfinite(loss_value):
+                raise DivergenceError(f"train_loss became {loss_value} at epoch {state.epoch}, batch {batch}")
             ctx = RuleContext(model, x, y, output, scores, loss)
             for rule in self.rules:
                 rule.accumulate(ctx)
@@ -198,7 +199,6 @@ class TrainingPipeline:
             optimizer.step()
             if scheduler is not None and scheduler.interval == "batch":
                 scheduler.step()
-            loss_value = float(loss)
             loss_sum += loss_value * len(y)
             correct += int((self.loss.predict(scores.detach()) == y).sum())
             for cb in cbs:

@@ -96,12 +96,15 @@ def set_path(tree: dict, path: str, value: Any, *, create: bool = True) -> None:
 def deep_merge(base: Any, override: Any) -> Any:
     """Merge ``override`` onto ``base`` and return a new tree.
 
-    Dicts merge recursively; everything else (lists included) is replaced. Keys of ``override``
+    Dicts merge recursively; everything else (lists included) is replaced, and so is a component
+    whose ``type`` changes (its old parameters would not apply). Keys of ``override``
     that are index paths (``"layers[0].kernel"``, ``"optimizer.lr"``) address items inside
     ``base`` instead of replacing them.
     """
     if not isinstance(base, dict) or not isinstance(override, dict):
         return copy.deepcopy(override)
+    if "type" in base and "type" in override and base["type"] != override["type"]:
+        return copy.deepcopy(override)  # another component: the old one's parameters do not apply
     merged = copy.deepcopy(base)
     for key, value in override.items():
         if isinstance(key, str) and ("[" in key or "." in key):

@@ -25,10 +25,12 @@ class Registry(Generic[T]):
         default: the ``type`` used when a spec of this kind omits it.
     """
 
-    def __init__(self, kind: str, *, runtime: tuple[str, ...] = (), default: str | None = None):
+    def __init__(self, kind: str, *, runtime: tuple[str, ...] = (), default: str | None = None,
+                 singular: str | None = None):
         if kind in ALL_REGISTRIES:
             raise RuntimeError(f"registry {kind!r} defined twice")
         self.kind = kind
+        self.singular = singular or (kind[:-1] if kind.endswith("s") else kind)
         self.runtime = runtime
         self.default = default
         self.base: type | None = None
@@ -83,8 +85,7 @@ class Registry(Generic[T]):
             close = difflib.get_close_matches(name, valid, n=1, cutoff=0.6)
             guess = lowered.get(name.lower()) or (close[0] if close else None)
             hint = f" (did you mean {guess!r}?)" if guess else ""
-        return f"is not a known {self.kind[:-1] if self.kind.endswith('s') else self.kind}: " \
-               f"got {format_value(name)}{hint}; valid: {', '.join(valid)}"
+        return f"is not a known {self.singular}: got {format_value(name)}{hint}; valid: {', '.join(valid)}"
 
 
 def registry_for(annotation: Any) -> Registry | None:

@@ -126,7 +126,7 @@ def describe_type(tp: Any) -> str:
         return names[tp]
     registry = registry_for(tp)
     if registry is not None:
-        return f"a {registry.kind[:-1]} spec"
+        return f"a {registry.singular} spec, one of: {', '.join(registry.names())}"
     return getattr(tp, "__name__", str(tp))
 
 
@@ -147,17 +147,17 @@ class _Checker:
         if spec is None and registry.default is not None:
             spec = {}
         if not isinstance(spec, dict):
-            self.fail(path, f"must be a {registry.kind[:-1]} spec (a mapping with 'type:'), got {format_value(spec)}")
+            self.fail(path, f"must be a {registry.singular} spec (a mapping with 'type:'), got {format_value(spec)}")
             return spec
         name = spec.get("type", registry.default)
         if name is None:
-            self.fail(join_path(path, "type"), f"is missing: say which {registry.kind[:-1]} (valid: "
+            self.fail(join_path(path, "type"), f"is missing: say which {registry.singular} (valid: "
                       f"{', '.join(registry.names())})")
             return spec
         if name not in registry:
             self.fail(join_path(path, "type"), registry.unknown_message(name))
             return spec
-        resolved = self.fields(spec, registry.get(name), name, path, registry.runtime, registry.kind)
+        resolved = self.fields(spec, registry.get(name), name, path, registry.runtime, registry.singular)
         return {"type": name, **resolved}
 
     def fields(self, spec: dict, entry: Callable, name: str, path: str,
@@ -170,7 +170,7 @@ class _Checker:
             if key == "type":
                 continue
             if key in runtime:
-                self.fail(join_path(path, key), f"is set at run time for a {kind.rstrip('s')}; remove it")
+                self.fail(join_path(path, key), f"is set at run time for a {kind}; remove it")
             elif key not in sig.params and not sig.open:
                 allowed = [p for p in sig.params if p not in runtime]
                 close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
@@ -223,9 +223,12 @@ class _Checker:
             return value
         if origin is Annotated:
             base, *meta = typing.get_args(tp)
-            before = len(self.issues)
-            out = self.check(value, base, path)
-            if len(self.issues) == before and isinstance(out, (int, float)) and not isinstance(out, bool):
+            trial = _Checker(self.env)
+            out = trial.check(value, base, path)
+            if trial.issues:
+                self.fail(path, f"must be {describe_type(tp)}, got {format_value(value)}")
+                return value
+            if isinstance(out, (int, float)) and not isinstance(out, bool):
                 for m in meta:
                     if isinstance(m, Gt) and not m.ok(out):
                         self.fail(path, f"must be {describe_type(tp)}, got {format_value(value)}")

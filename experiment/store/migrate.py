@@ -1,0 +1,106 @@
+"""Schema versions of the experiment database (Alembic), applied by the parent process only.
+
+``upgrade(url)`` creates or migrates the schema; workers only check it (``check_schema``) and
+fail with the exact command to run when the database is behind this code.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from sqlalchemy.engine import Connection, Engine
+
+from experiment.store.engine import READ_OPTION, is_sqlite, make_engine, sqlite_path
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+class SchemaOutdated(RuntimeError):
+    """The database schema is not at this code's head revision."""
+
+
+class DatabaseNotFound(FileNotFoundError):
+    """The SQLite file of a store opened without ``create`` does not exist."""
+
+
+def upgrade_command(url: str) -> str:
+    return f"python main.py db upgrade --db {url}"
+
+
+def _config(connection: Connection | None = None):  # -> alembic.config.Config
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+@lru_cache(maxsize=1)
+def head_revision() -> str:
+    """The newest migration of this code."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(_config()).get_current_head()
+    assert head is not None, f"no migrations in {MIGRATIONS_DIR}"
+    return head
+
+
+@lru_cache(maxsize=1)
+def known_revisions() -> frozenset[str]:
+    from alembic.script import ScriptDirectory
+
+    return frozenset(script.revision for script in ScriptDirectory.from_config(_config()).walk_revisions())
+
+
+def _revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect().execution_options(**{READ_OPTION: True}) as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def current_revision(url: str) -> str | None:
+    """The revision the database at ``url`` is stamped with (None: no schema yet)."""
+    if is_sqlite(url) and not sqlite_path(url).exists():
+        return None
+    engine = make_engine(url, readonly=is_sqlite(url))
+    try:
+        return _revision(engine)
+    finally:
+        engine.dispose()
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    """Create or migrate the schema at ``url`` (SQLite: the file and its folder are created)."""
+    from alembic import command
+
+    if is_sqlite(url):
+        sqlite_path(url).parent.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            command.upgrade(_config(connection), revision)
+    finally:
+        engine.dispose()
+
+
+def check_schema(engine: Engine, url: str) -> None:
+    """Raise SchemaOutdated unless the database behind ``engine`` is at the head revision."""
+    current, head = _revision(engine), head_revision()
+    if current == head:
+        return
+    if current is not None and current not in known_revisions():
+        raise SchemaOutdated(f"database {url} is at revision {current}, which this code does not know "
+                             f"(newer than {head}?): update Spikelab")
+    state = "has no schema" if current is None else f"is at revision {current}"
+    raise SchemaOutdated(f"database {url} {state}, this code needs revision {head}; "
+                         f"upgrade it with: {upgrade_command(url)}")
+
+
+def require_file(url: str) -> None:
+    """Raise DatabaseNotFound if ``url`` is a SQLite file that does not exist."""
+    if is_sqlite(url) and not sqlite_path(url).exists():
+        raise DatabaseNotFound(f"no experiment database at {sqlite_path(url)}; "
+                               f"create it with: {upgrade_command(url)}")

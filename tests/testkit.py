@@ -1,0 +1,59 @@
+"""Helpers shared by tests: small experiment folders."""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def write_experiment(folder: Path, config: str, trials: str = "- name: base\n", env: str = "",
+                     experiment: str = "") -> Path:
+    """Write the four YAML files of an experiment into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.yaml").write_text(config)
+    (folder / "trials.yaml").write_text(trials)
+    if env:
+        (folder / "env.yaml").write_text(env)
+    if experiment:
+        (folder / "experiment.yaml").write_text(experiment)
+    return folder
+
+
+TINY_CONFIG = """\
+data: {type: Digits, val_fraction: 0.2, test_fraction: 0.2}
+encoder: {type: RateEncoder, gain: 0.5}
+model:
+  layers:
+    - {type: Dense, out_features: 16, kernel: {type: LIFKernel, tau_m: 10.0}}
+  readout: {type: LeakyIntegrator, out_features: 10, tau: 10.0}
+loss: CrossEntropyLoss
+optimizer: {type: Adam, lr: 0.01}
+epochs: 2
+batch_size: 64
+"""
+
+
+def make_pipeline(config: str | dict, env: dict | None = None, **settings):
+    """A TrainingPipeline from YAML text (or a dict), validated like ``main.py run`` does."""
+    from settings.registries import PIPELINES
+    from settings.resolve import resolve_config
+    from settings.schema import build
+    from settings.yaml_io import parse_yaml
+
+    raw = parse_yaml(config) if isinstance(config, str) else config
+    resolved = resolve_config(raw, env or {}, settings)
+    resolved.pop("env")
+    return build(resolved, PIPELINES)
+
+
+TEMPOTRON_CONFIG = """\
+data: {type: RandomDataset, size: 40, input_size: 100}
+encoder: {type: LatencyEncoder, T: 200}
+model:
+  layers:
+    - {type: Dense, out_features: 1, kernel: DENKernel, weight_init: {type: Normal, mean: 0.0, std: 0.01}}
+  readout: MaxMembrane
+loss: BinaryLoss
+learning_rule: SingleSpikeLR
+optimizer: {type: MomentumOptimizer, lr: 0.01, momentum: 0.9}
+epochs: 3
+batch_size: 10
+"""
