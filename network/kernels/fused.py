@@ -1,19 +1,23 @@
-"""Fused LIF recurrences: a forward loop without autograd graph and a hand-written reverse-time
-backward that saves only the pre-reset membrane.
+"""Fused LIF recurrences: a forward loop without an autograd graph and a hand-written
+reverse-time backward that saves only the pre-reset membrane.
 
-Both recurrences are time-major (``[T, B, N]``) and take the input current already multiplied by
-the synaptic weights (the matrix product is done once for all steps, outside).
+Both recurrences are time-major (``[T, B, N]``) and take the synaptic current already multiplied
+by the weights (the matrix product is done once for all steps, outside).
 
 LIF (``lif_recurrence``)::
 
-    p_t = alpha * u_{t-1} + x_t          (pre-reset membrane)
+    p_t = alpha * u_{t-1} + gain * x_t   (pre-reset membrane)
     z_t = H(p_t - v_th)                  (spike; surrogate derivative s_t in the backward)
     u_t = p_t - v_th z_t                 (soft reset)  | p_t (1 - z_t) + v_reset z_t (hard) | p_t (none)
 
-Backward: with ``gp_t = dL/dp_t``, ``gp_t = gz_t s_t + c_t alpha gp_{t+1}`` where
-``c_t = du_t/dp_t`` (soft: ``1 - v_th s_t``; hard: ``1 - z_t + (v_reset - p_t) s_t``; none: 1; a
-detached reset drops the ``s_t`` terms). Everything but that one recurrence is vectorised over
-time, so the reverse loop costs a single fused multiply-add per step.
+Backward, with ``g_t = dL/du_t`` carried backwards in time (``g_{T-1}`` = gradient of the final
+state) and ``c_t = du_t/dp_t`` (soft: ``1 - v_th s_t``; hard: ``1 - z_t + (v_reset - p_t) s_t``;
+none: 1; a detached reset drops the ``s_t`` terms)::
+
+    gp_t = dL/dz_t s_t + g_t c_t + dL/dp_t,   dL/dx_t = gain gp_t,   g_{t-1} = alpha gp_t
+
+Every step of both loops works on ``[B, N]`` slices that stay in cache; nothing but the spikes,
+the membrane and the input gradient is ever materialised at full ``[T, B, N]`` size.
 
 Leaky integration (``leaky_recurrence``): ``y_t = a * y_{t-1} + x_t``.
 """
@@ -30,73 +34,104 @@ Reset = Literal["soft", "hard", "none"]
 
 
 def _reduce_like(grad: Tensor, like: Tensor) -> Tensor:
-    """Sum ``grad`` [T, B, N] down to the shape of a broadcast parameter (``[N]`` or scalar)."""
+    """Sum ``grad`` ``[B, N]`` down to the shape of a broadcast parameter (``[N]`` or scalar)."""
     if like.dim() == 0:
         return grad.sum()
     return grad.sum(dim=tuple(range(grad.dim() - like.dim())))
 
 
+def _reset(p: Tensor, z: Tensor, v_th: float, v_reset: float, reset: Reset, out: Tensor) -> Tensor:
+    if reset == "soft":
+        return torch.sub(p, z, alpha=v_th, out=out)
+    out.copy_(p)
+    if reset == "hard":
+        out.masked_fill_(z.bool(), v_reset)
+    return out
+
+
 class _LIF(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x: Tensor, alpha: Tensor, u0: Tensor, v_th: float, v_reset: float,
+    def forward(ctx, x: Tensor, alpha: Tensor, gain: Tensor, u0: Tensor, v_th: float, v_reset: float,
                 reset: Reset, detach_reset: bool, surrogate: Surrogate):
-        alpha_b = alpha.expand_as(u0)
+        alpha_b, gain_b = alpha.expand_as(u0), gain.expand_as(u0)
         P = torch.empty_like(x)
         Z = torch.empty_like(x)
         xs, ps, zs = x.unbind(0), P.unbind(0), Z.unbind(0)
         u = u0.clone()
         for t in range(x.shape[0]):
-            torch.addcmul(xs[t], u, alpha_b, out=ps[t])
+            torch.mul(xs[t], gain_b, out=ps[t])
+            ps[t].addcmul_(u, alpha_b)
             torch.gt(ps[t], v_th, out=zs[t])
-            if reset == "soft":
-                torch.sub(ps[t], zs[t], alpha=v_th, out=u)
-            elif reset == "hard":
-                u.copy_(ps[t]).masked_fill_(zs[t].bool(), v_reset)
-            else:
-                u.copy_(ps[t])
-        ctx.save_for_backward(P, alpha, u0)
+            _reset(ps[t], zs[t], v_th, v_reset, reset, u)
+        ctx.save_for_backward(x, P, alpha, gain, u0)
         ctx.config = (v_th, v_reset, reset, detach_reset, surrogate)
         return Z, u, P
 
     @staticmethod
     def backward(ctx, gZ: Tensor, gU: Tensor, gP: Tensor):
-        P, alpha, u0 = ctx.saved_tensors
+        x, P, alpha, gain, u0 = ctx.saved_tensors
         v_th, v_reset, reset, detach_reset, surrogate = ctx.config
-        s = surrogate.derivative(P - v_th)
-        Z = (P > v_th).to(P.dtype)
-        if reset == "soft":
-            c = torch.ones_like(P) if detach_reset else 1.0 - v_th * s
-            U = P - v_th * Z
-        elif reset == "hard":
-            c = 1.0 - Z if detach_reset else 1.0 - Z + (v_reset - P) * s
-            U = torch.where(Z > 0, torch.full_like(P, v_reset), P)
-        else:
-            c = torch.ones_like(P)
-            U = P
-        G = gZ * s  # becomes dL/dp_t in place, step by step
-        G.add_(gP)
-        G[-1].addcmul_(gU, c[-1])
-        D = c.mul_(alpha)  # alpha * c_t
-        for t in range(P.shape[0] - 2, -1, -1):
-            G[t].addcmul_(G[t + 1], D[t])
-        g_alpha = None
-        if ctx.needs_input_grad[1]:
-            U_prev = torch.cat([u0.unsqueeze(0), U[:-1]])
-            g_alpha = _reduce_like(G * U_prev, alpha)
-        g_u0 = G[0] * alpha if ctx.needs_input_grad[2] else None
-        return G, g_alpha, g_u0, None, None, None, None, None
+        need_alpha, need_gain = ctx.needs_input_grad[1], ctx.needs_input_grad[2]
+        alpha_b, gain_b = alpha.expand_as(u0), gain.expand_as(u0)
+        GX = torch.empty_like(P)
+        gp = torch.empty_like(u0)
+        tmp = torch.empty_like(u0)
+        g = gU.clone()  # dL/du_t, carried backwards
+        g_alpha = torch.zeros_like(u0) if need_alpha else None
+        g_gain = torch.zeros_like(u0) if need_gain else None
+        u_prev = torch.empty_like(u0)
+        for t in range(P.shape[0] - 1, -1, -1):
+            p = P[t]
+            s = surrogate.derivative(p - v_th)
+            # gp = gZ s + g c + gP
+            if reset == "soft":
+                if detach_reset:
+                    torch.addcmul(g, gZ[t], s, out=gp)
+                else:  # g (1 - v_th s) + gZ s = g + s (gZ - v_th g)
+                    torch.add(gZ[t], g, alpha=-v_th, out=tmp)
+                    torch.addcmul(g, tmp, s, out=gp)
+            elif reset == "hard":
+                z = p > v_th
+                keep = g.masked_fill(z, 0.0)  # g (1 - z)
+                if detach_reset:
+                    torch.addcmul(keep, gZ[t], s, out=gp)
+                else:  # + s (gZ + g (v_reset - p))
+                    torch.sub(p, v_reset, out=tmp).mul_(g).neg_().add_(gZ[t])
+                    torch.addcmul(keep, tmp, s, out=gp)
+            else:
+                torch.addcmul(g, gZ[t], s, out=gp)
+            gp.add_(gP[t])
+            torch.mul(gp, gain_b, out=GX[t])
+            if need_alpha or need_gain:
+                if need_gain:
+                    g_gain.addcmul_(gp, x[t])
+                if need_alpha:
+                    if t > 0:
+                        prev = P[t - 1]
+                        _reset(prev, (prev > v_th).to(prev.dtype), v_th, v_reset, reset, u_prev)
+                        g_alpha.addcmul_(gp, u_prev)
+                    else:
+                        g_alpha.addcmul_(gp, u0)
+            torch.mul(gp, alpha_b, out=g)
+        return (GX, _reduce_like(g_alpha, alpha) if need_alpha else None,
+                _reduce_like(g_gain, gain) if need_gain else None,
+                g if ctx.needs_input_grad[3] else None, None, None, None, None, None)
 
 
 def lif_recurrence(x: Tensor, alpha: Tensor, u0: Tensor, v_th: float, v_reset: float = 0.0,
-                   reset: Reset = "soft", detach_reset: bool = False,
-                   surrogate: Surrogate | None = None) -> tuple[Tensor, Tensor, Tensor]:
+                   reset: Reset = "soft", detach_reset: bool = False, surrogate: Surrogate | None = None,
+                   gain: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
     """Spikes ``[T, B, N]``, final membrane ``[B, N]`` and pre-reset membrane ``[T, B, N]``.
 
-    ``alpha`` is a scalar tensor or ``[N]``; ``u0`` the initial membrane ``[B, N]``.
+    ``alpha`` and ``gain`` are scalar tensors or ``[N]`` (``gain`` defaults to 1); ``u0`` is the
+    initial membrane ``[B, N]``.
     """
     from network.surrogates import FastSigmoid
 
-    return _LIF.apply(x, alpha, u0, float(v_th), float(v_reset), reset, detach_reset, surrogate or FastSigmoid())
+    if gain is None:
+        gain = torch.ones((), dtype=x.dtype, device=x.device)
+    return _LIF.apply(x, alpha, gain, u0, float(v_th), float(v_reset), reset, detach_reset,
+                      surrogate or FastSigmoid())
 
 
 class _Leaky(torch.autograd.Function):

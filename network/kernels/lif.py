@@ -106,12 +106,12 @@ class LIFKernel(Kernel):
         if not self.fused:
             return self._trace_steps(x, state, p)
         if p.beta is None:
-            drive, i_last = (1 - p.alpha) * x, None
+            drive, i_last, gain = x, None, 1 - p.alpha
         else:
-            currents = leaky_recurrence(x, p.beta, state.i)
-            drive, i_last = currents, currents[-1]
+            drive = leaky_recurrence(x, p.beta, state.i)
+            i_last, gain = drive[-1], None
         z, u, membrane = lif_recurrence(drive, p.alpha, state.u, p.v_th, p.v_reset, p.reset,
-                                        p.detach_reset, p.surrogate)
+                                        p.detach_reset, p.surrogate, gain)
         return KernelTrace(z, LIFState(u, i_last), membrane)
 
     def _trace_steps(self, x: Tensor, state: LIFState, p: LIFParameters) -> KernelTrace:
