@@ -20,6 +20,8 @@ class Initializer:
 
 @INITIALIZERS.register
 class Normal(Initializer):
+    """Weights drawn from N(mean, std^2)."""
+
     def __init__(self, mean: float = 0.0, std: PositiveFloat = 0.01):
         self.mean, self.std = mean, std
 
@@ -29,6 +31,8 @@ class Normal(Initializer):
 
 @INITIALIZERS.register
 class Uniform(Initializer):
+    """Weights drawn from U(low, high)."""
+
     def __init__(self, low: float = -0.1, high: float = 0.1):
         self.low, self.high = low, high
 
@@ -43,6 +47,8 @@ class Uniform(Initializer):
 
 @INITIALIZERS.register
 class Constant(Initializer):
+    """Every weight set to ``value``."""
+
     def __init__(self, value: float = 0.0):
         self.value = value
 
@@ -52,6 +58,8 @@ class Constant(Initializer):
 
 @INITIALIZERS.register
 class XavierUniform(Initializer):
+    """Glorot uniform: U(-a, a), a = gain sqrt(6 / (fan_in + fan_out))."""
+
     def __init__(self, gain: PositiveFloat = 1.0):
         self.gain = gain
 

@@ -63,7 +63,7 @@ class DoubleGaussian(Surrogate):
 
 @SURROGATES.register
 class MultiGaussian(Surrogate):
-    """A Gaussian with negative side lobes at +-``shift``: ``gamma*[(1+h) N(x;0,s) - h N(x;s,6s) - h N(x;-s,6s)]``."""
+    """A Gaussian with negative side lobes: ``gamma*[(1+h) N(x;0,s) - h N(x;s,6s) - h N(x;-s,6s)]``."""
 
     def __init__(self, sigma: PositiveFloat = 0.5, h: UnitInterval = 0.15, gamma: PositiveFloat = 0.5):
         self.sigma, self.h, self.gamma = sigma, h, gamma

@@ -3,6 +3,7 @@ deterministic under a seed, passes gradients where trainable, documented."""
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 
 import pytest
 import torch
@@ -36,7 +37,9 @@ def entries(registry):
 @pytest.mark.parametrize("name", [n for r in ALL_REGISTRIES.values() for n in r.names()])
 def test_every_component_is_documented(name):
     registry = next(r for r in ALL_REGISTRIES.values() if name in r)
-    assert inspect.getdoc(registry.get(name)), f"{registry.kind}: {name} needs a docstring (it feeds the README)"
+    entry = registry.get(name)
+    own = vars(entry).get("__doc__") if isinstance(entry, type) else entry.__doc__
+    assert own and own.strip(), f"{registry.kind}: {name} needs its own docstring (it feeds the README)"
 
 
 @pytest.mark.parametrize("name", entries(KERNELS))
@@ -180,3 +183,11 @@ def test_datasets(name):
 def test_callbacks(name):
     cb = build(minimal(CALLBACKS, name), CALLBACKS)
     assert isinstance(cb.order, int) and cb.state_dict() is not None
+
+
+def test_readme_component_list_is_generated_from_the_registries():
+    from tools.catalog import END, START, catalog_markdown
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = text.split(START, 1)[1].split(END, 1)[0]
+    assert section == "\n" + catalog_markdown(), "run: python -m tools.catalog --write"

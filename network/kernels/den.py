@@ -45,6 +45,7 @@ class DENKernel(Kernel):
         super().__init__()
         self.size, self.tau_m, self.tau_s, self.dt = size, tau_m, tau_s, dt
         self.v_0 = den_v0(tau_m, tau_s) if v_0 is None else v_0
+        self._tables: dict[tuple, Tensor] = {}
 
     @staticmethod
     def check_params(params: dict) -> list[tuple[str, str]]:
@@ -53,9 +54,14 @@ class DENKernel(Kernel):
         return []
 
     def impulse_response(self, T: int, dtype: torch.dtype = torch.float64, device=None) -> Tensor:
-        """``K(k dt)`` for k = 0..T-1."""
-        t = torch.arange(T, dtype=torch.float64, device=device) * self.dt
-        return (self.v_0 * (torch.exp(-t / self.tau_m) - torch.exp(-t / self.tau_s))).to(dtype)
+        """``K(k dt)`` for k = 0..T-1 (cached per length, dtype and device)."""
+        key = (T, dtype, str(device))
+        table = self._tables.get(key)
+        if table is None:
+            t = torch.arange(T, dtype=torch.float64, device=device) * self.dt
+            table = (self.v_0 * (torch.exp(-t / self.tau_m) - torch.exp(-t / self.tau_s))).to(dtype)
+            self._tables[key] = table
+        return table
 
     def trace(self, x: Tensor, state: tuple[Tensor, Tensor] | None = None) -> KernelTrace:
         """``x``: input current ``[T, B, N]``; state: the two exponential traces after the last step."""
