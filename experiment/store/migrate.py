@@ -7,10 +7,14 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Connection, Engine
 
 from experiment.store.engine import READ_OPTION, is_sqlite, make_engine, sqlite_path
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -27,7 +31,8 @@ def upgrade_command(url: str) -> str:
     return f"python main.py db upgrade --db {url}"
 
 
-def _config(connection: Connection | None = None):  # -> alembic.config.Config
+def _config(connection: Connection | None = None) -> Config:
+    """Alembic's configuration, built in code (no alembic.ini); ``connection`` is handed to env.py."""
     from alembic.config import Config
 
     config = Config()
@@ -94,7 +99,7 @@ def check_schema(engine: Engine, url: str) -> None:
     if current is not None and current not in known_revisions():
         raise SchemaOutdated(f"database {url} is at revision {current}, which this code does not know "
                              f"(newer than {head}?): update Spikelab")
-    state = "has no schema" if current is None else f"is at revision {current}"
+    state = "has no schema revision" if current is None else f"is at revision {current}"
     raise SchemaOutdated(f"database {url} {state}, this code needs revision {head}; "
                          f"upgrade it with: {upgrade_command(url)}")
 

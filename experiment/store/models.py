@@ -150,13 +150,14 @@ class MetricKey(Base):
 
 
 class Metric(Base):
-    """One value per (run, key, epoch); NULL means NaN. No rowid: the primary key is the b-tree."""
+    """One value per (run, epoch, key); NULL means NaN. No rowid: the primary key is the b-tree, ordered
+    so that one epoch's batch is contiguous on disk (one page write per epoch, not one per key)."""
 
     __tablename__ = "metric"
     __table_args__ = {"sqlite_with_rowid": False}
     run_id: Mapped[int] = mapped_column(ForeignKey("run.id", ondelete="CASCADE"), primary_key=True)
-    key_id: Mapped[int] = mapped_column(ForeignKey("metric_key.id"), primary_key=True)
     epoch: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key_id: Mapped[int] = mapped_column(ForeignKey("metric_key.id"), primary_key=True)
     value: Mapped[float | None]
 
 

@@ -134,10 +134,10 @@ def upgrade() -> None:
     op.create_table(
         "metric",
         sa.Column("run_id", sa.Integer(), nullable=False),
-        sa.Column("key_id", sa.Integer(), nullable=False),
         sa.Column("epoch", sa.Integer(), nullable=False),
+        sa.Column("key_id", sa.Integer(), nullable=False),
         sa.Column("value", sa.Double(), nullable=True),
-        sa.PrimaryKeyConstraint("run_id", "key_id", "epoch", name="pk_metric"),
+        sa.PrimaryKeyConstraint("run_id", "epoch", "key_id", name="pk_metric"),
         _fk("run_id", "metric", "run"),
         _fk("key_id", "metric", "metric_key", cascade=False),
         **NO_ROWID,

@@ -1,0 +1,237 @@
+"""The experiment store (SQLStore on SQLite): records, run life cycle, metrics, read-only access."""
+from __future__ import annotations
+
+import math
+import sqlite3
+from pathlib import Path
+
+import pytest
+from sqlalchemy.exc import IntegrityError
+
+from experiment.store import (ErrorInfo, NewRun, RunStatus, SQLStore, environment_capsule)
+
+CONFIG = {
+    "model": {"layers": [{"kernel": {"tau_m": 10.0, "type": "LIFKernel"}, "out_features": 16},
+                         {"kernel": {"tau_m": 5, "learn": True}}]},
+    "optimizer": {"lr": 1e-3, "schedule": None},
+    "tags": [],
+    "extra": {},
+}
+HASH = "a" * 64
+
+
+@pytest.fixture
+def url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'db' / 'spikelab.db'}"
+
+
+@pytest.fixture
+def store(url: str):
+    with SQLStore.create(url) as created:
+        yield created
+
+
+@pytest.fixture
+def experiment(store: SQLStore):
+    return store.open_experiment("demo", "a demo", 7, "configs/demo", {"config": CONFIG}, environment_capsule())
+
+
+@pytest.fixture
+def trial(store: SQLStore, experiment):
+    return store.upsert_trial(experiment.id, "base", CONFIG, HASH, info={"note": "x"})
+
+
+def new_runs(trial, n: int, config_hash: str = HASH) -> list[NewRun]:
+    return [NewRun(trial.id, config_hash, repeat, 2**63 - 1 - repeat, f"out/base/repeat_{repeat}")
+            for repeat in range(n)]
+
+
+def raw(url: str) -> sqlite3.Connection:
+    return sqlite3.connect(url.removeprefix("sqlite:///"))
+
+
+# -- experiments and trials ---------------------------------------------------------------------
+def test_experiment_versions(store: SQLStore, experiment) -> None:
+    again = store.open_experiment("demo", "changed", 8, "elsewhere", {}, {})
+    assert again == experiment and again.version == 1 and again.files == {"config": CONFIG}
+    fresh = store.open_experiment("demo", "second", 9, "configs/demo", {}, environment_capsule(), fresh=True)
+    assert fresh.version == 2 and fresh.id != experiment.id
+    assert store.get_experiment("demo") == fresh
+    assert store.get_experiment("demo", version=1) == experiment
+    assert store.get_experiment("missing") is None
+    assert [(e.name, e.version) for e in store.list_experiments()] == [("demo", 1), ("demo", 2)]
+    with raw(store.url) as conn:
+        assert conn.execute("SELECT count(*) FROM environment WHERE python != ''").fetchone() == (2,)
+
+
+def test_trial_upsert_is_idempotent(store: SQLStore, experiment, trial) -> None:
+    assert trial.config == CONFIG and trial.info == {"note": "x"} and trial.group_name is None
+    assert store.upsert_trial(experiment.id, "base", CONFIG, HASH, info={"note": "x"}) == trial
+    assert store.trials(experiment.id) == [trial]
+    n_params = len(store.params(experiment.id))
+    changed = {**CONFIG, "optimizer": {"lr": 0.5}}
+    updated = store.upsert_trial(experiment.id, "base", changed, "b" * 64, sweep_point={"optimizer.lr": 0.5},
+                                 group_name="sweep")
+    assert updated.id == trial.id and updated.config_hash == "b" * 64 and updated.group_name == "sweep"
+    assert store.trials(experiment.id) == [updated] and updated.sweep_point == {"optimizer.lr": 0.5}
+    params = dict((key, value) for _, key, value in store.params(experiment.id))
+    assert params["optimizer.lr"] == 0.5 and "optimizer.schedule" not in params
+    assert len(params) == n_params - 1
+
+
+def test_params_are_flattened_and_typed(store: SQLStore, experiment, trial) -> None:
+    params = {key: value for trial_id, key, value in store.params(experiment.id) if trial_id == trial.id}
+    assert params == {
+        "model.layers[0].kernel.tau_m": 10.0,
+        "model.layers[0].kernel.type": "LIFKernel",
+        "model.layers[0].out_features": 16.0,
+        "model.layers[1].kernel.tau_m": 5.0,
+        "model.layers[1].kernel.learn": True,
+        "optimizer.lr": 1e-3,
+        "optimizer.schedule": None,
+        "tags": [],
+        "extra": {},
+    }
+    assert isinstance(params["model.layers[1].kernel.learn"], bool)
+    with raw(store.url) as conn:
+        kinds = dict(conn.execute("SELECT key, kind FROM param"))
+    assert kinds["model.layers[0].kernel.tau_m"] == "number" and kinds["model.layers[0].kernel.type"] == "text"
+    assert kinds["model.layers[1].kernel.learn"] == "bool" and kinds["optimizer.schedule"] == "null"
+    assert kinds["tags"] == kinds["extra"] == "json"
+
+
+# -- runs ---------------------------------------------------------------------------------------
+def test_ensure_runs_is_idempotent(store: SQLStore, experiment, trial) -> None:
+    first = store.ensure_runs(experiment.id, new_runs(trial, 3))
+    assert [r.repeat for r in first] == [0, 1, 2]
+    assert all(r.status is RunStatus.PENDING and r.attempts == 0 and r.trial_name == "base" for r in first)
+    assert first[0].seed == 2**63 - 1
+    again = store.ensure_runs(experiment.id, list(reversed(new_runs(trial, 4))))
+    assert [r.repeat for r in again] == [3, 2, 1, 0]
+    assert {r.id for r in again[1:]} == {r.id for r in first}
+    assert len(store.runs(experiment.id)) == 4
+    with raw(store.url) as conn, pytest.raises(sqlite3.IntegrityError):
+        conn.execute("INSERT INTO run (experiment_id, trial_id, config_hash, repeat, seed, status, created_at, "
+                     "output_dir, attempts) VALUES (?, ?, ?, 0, 1, 'PENDING', '2024-01-01', 'x', 0)",
+                     (experiment.id, trial.id, HASH))
+
+
+def test_claim_run_is_atomic_and_counts_attempts(store: SQLStore, experiment, trial) -> None:
+    run = store.ensure_runs(experiment.id, new_runs(trial, 1))[0]
+    attempt = store.claim_run(run.id, "host-a", 11)
+    assert attempt is not None and attempt.number == 1 and attempt.host == "host-a" and attempt.finished_at is None
+    assert store.claim_run(run.id, "host-b", 12) is None
+    claimed = store.run(run.id)
+    assert claimed.status is RunStatus.RUNNING and claimed.pid == 11 and claimed.attempts == 1
+    assert claimed.started_at is not None and claimed.heartbeat_at is not None
+
+    store.finish_run(run.id, attempt.id, RunStatus.FAILED, error=ErrorInfo("ValueError", "boom", "tb"))
+    second = store.claim_run(run.id, "host-b", 12)
+    assert second is not None and second.number == 2
+    rerun = store.run(run.id)
+    assert rerun.attempts == 2 and rerun.error_type is None and rerun.finished_at is None
+    store.finish_run(run.id, second.id, RunStatus.COMPLETED)
+    assert store.claim_run(run.id, "host-c", 13) is None
+    assert [a.exit_reason for a in store.attempts(run.id)] == ["FAILED", "COMPLETED"]
+
+
+def test_finish_run_failed_records_error_summary_and_attempt(store: SQLStore, experiment, trial) -> None:
+    run = store.ensure_runs(experiment.id, new_runs(trial, 1))[0]
+    attempt = store.claim_run(run.id, "h", 1)
+    store.finish_run(run.id, attempt.id, RunStatus.INTERRUPTED, summary={"best_val_acc": 0.5, "stale": 1.0})
+    attempt = store.claim_run(run.id, "h", 2)
+    traceback = "Traceback (most recent call last):\n" + "  frame\n" * 2000 + "FloatingPointError: loss is NaN"
+    store.finish_run(run.id, attempt.id, RunStatus.FAILED, summary={"best_val_acc": 0.25, "final_loss": math.nan},
+                     error=ErrorInfo("FloatingPointError", "loss is NaN", traceback), peak_rss_mb=321.5)
+    failed = store.run(run.id)
+    assert failed.status is RunStatus.FAILED and failed.error_type == "FloatingPointError"
+    assert failed.error_message == "loss is NaN"
+    assert failed.error_traceback.endswith("FloatingPointError: loss is NaN") and len(failed.error_traceback) == 4000
+    assert failed.duration_s is not None and failed.duration_s >= 0 and failed.finished_at >= failed.started_at
+    summary = {key: value for _, key, value in store.summaries(experiment.id)}
+    assert summary.keys() == {"best_val_acc", "final_loss"}
+    assert summary["best_val_acc"] == 0.25 and math.isnan(summary["final_loss"])
+    last = store.attempts(run.id)[-1]
+    assert (last.exit_reason, last.error_type, last.peak_rss_mb) == ("FAILED", "FloatingPointError", 321.5)
+    assert last.finished_at is not None
+
+
+def test_mark_stale_and_heartbeat(store: SQLStore, experiment, trial) -> None:
+    old, alive, pending = store.ensure_runs(experiment.id, new_runs(trial, 3))
+    store.claim_run(old.id, "h", 1)
+    store.claim_run(alive.id, "h", 2)
+    with raw(store.url) as conn:
+        conn.execute("UPDATE run SET heartbeat_at = '2000-01-01 00:00:00.000000' WHERE id = ?", (old.id,))
+    store.heartbeat(alive.id)
+    assert store.mark_stale(experiment.id, older_than_s=60) == [old.id]
+    assert store.run(old.id).status is RunStatus.STALE
+    assert store.run(alive.id).status is RunStatus.RUNNING and store.run(pending.id).status is RunStatus.PENDING
+    assert store.attempts(old.id)[0].exit_reason == "STALE"
+    assert store.claim_run(old.id, "h", 3).number == 2
+    assert store.status_counts(experiment.id) == {"base": {"PENDING": 1, "RUNNING": 2}}
+
+
+# -- metrics, summaries, artifacts --------------------------------------------------------------
+def test_log_metrics_replaces_keeps_nan_inf_and_deletes(store: SQLStore, experiment, trial) -> None:
+    run, other = store.ensure_runs(experiment.id, new_runs(trial, 2))
+    for epoch in range(5):
+        store.log_metrics(run.id, epoch, {"loss": 1.0 / (epoch + 1), "val_acc": 0.1 * epoch})
+    store.log_metrics(run.id, 2, {"loss": 9.0, "val_acc": 0.2})  # a resumed run re-logs epoch 2
+    store.log_metrics(other.id, 0, {"loss": math.nan, "up": math.inf, "down": -math.inf})
+    rows = store.metrics(experiment.id)
+    assert len(rows) == 5 * 2 + 3
+    assert [(e, v) for r, k, e, v in rows if r == run.id and k == "loss"][2] == (2, 9.0)
+    values = {key: value for r, key, _, value in rows if r == other.id}
+    assert math.isnan(values["loss"]) and values["up"] == math.inf and values["down"] == -math.inf
+    assert store.run(run.id).last_epoch == 4
+    assert store.metrics(experiment.id, keys=["val_acc"], run_ids=[run.id]) == [
+        (run.id, "val_acc", e, pytest.approx(0.1 * e)) for e in range(5)]
+    with raw(store.url) as conn:
+        assert conn.execute("SELECT count(*) FROM metric WHERE value IS NULL").fetchone() == (1,)
+
+    assert store.delete_metrics_after(run.id, 1) == 6
+    assert {e for r, _, e, _ in store.metrics(experiment.id) if r == run.id} == {0, 1}
+    assert store.run(run.id).last_epoch == 1
+
+
+def test_metric_keys_are_shared_between_stores(url: str, store: SQLStore, experiment, trial) -> None:
+    run = store.ensure_runs(experiment.id, new_runs(trial, 1))[0]
+    with SQLStore(url) as second:
+        second.log_metrics(run.id, 0, {"a": 1.0, "b": 2.0})
+    store.log_metrics(run.id, 1, {"b": 3.0, "a": 4.0})
+    assert store.metrics(experiment.id) == [(run.id, "a", 0, 1.0), (run.id, "a", 1, 4.0),
+                                            (run.id, "b", 0, 2.0), (run.id, "b", 1, 3.0)]
+
+
+def test_failed_write_rolls_back_and_leaves_no_stale_cache(store: SQLStore, experiment, trial) -> None:
+    run = store.ensure_runs(experiment.id, new_runs(trial, 1))[0]
+    with pytest.raises(IntegrityError):  # no run 999: the foreign key fails, the new key is rolled back
+        store.log_metrics(999, 0, {"new_key": 1.0})
+    with raw(store.url) as conn:
+        assert conn.execute("SELECT count(*) FROM metric_key").fetchone() == (0,)
+    store.log_metrics(run.id, 0, {"new_key": 2.0})
+    assert store.metrics(experiment.id) == [(run.id, "new_key", 0, 2.0)]
+
+
+def test_artifacts(store: SQLStore, experiment, trial) -> None:
+    run = store.ensure_runs(experiment.id, new_runs(trial, 1))[0]
+    store.add_artifact(run.id, "checkpoint", "out/ckpt.pt", "f" * 64, 2**40)
+    store.add_artifact(run.id, "csv", "out/metrics.csv", "e" * 64, 10)
+    assert store.artifacts(run.id) == [("checkpoint", "out/ckpt.pt", "f" * 64, 2**40), ("csv", "out/metrics.csv",
+                                                                                           "e" * 64, 10)]
+
+
+# -- read-only access ---------------------------------------------------------------------------
+def test_readonly_store_reads_but_cannot_write(url: str, store: SQLStore, experiment, trial) -> None:
+    run = store.ensure_runs(experiment.id, new_runs(trial, 1))[0]
+    store.log_metrics(run.id, 0, {"loss": 1.0})
+    with SQLStore(url, readonly=True) as reader:
+        assert reader.get_experiment("demo") == experiment
+        assert reader.metrics(experiment.id) == [(run.id, "loss", 0, 1.0)]
+        with pytest.raises(PermissionError):
+            reader.log_metrics(run.id, 1, {"loss": 0.5})
+        with pytest.raises(PermissionError):
+            reader.open_experiment("other", "", 0, "", {}, {})
+        with pytest.raises(Exception, match="readonly|read-only"), reader._engine.begin() as conn:
+            conn.exec_driver_sql("DELETE FROM metric")
+    assert len(store.metrics(experiment.id)) == 1

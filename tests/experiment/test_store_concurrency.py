@@ -1,0 +1,43 @@
+"""Eight processes writing into one SQLite database at once lose no row and hit no lock error."""
+from __future__ import annotations
+
+import multiprocessing
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from experiment.store import NewRun, RunStatus, SQLStore
+
+WORKERS, EPOCHS, KEYS = 8, 200, 10
+
+
+def test_eight_workers_log_metrics_concurrently(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))  # children import the worker from here
+    from store_worker import claim_and_log
+
+    url = f"sqlite:///{tmp_path / 'spikelab.db'}"
+    with SQLStore.create(url) as store:
+        experiment = store.open_experiment("concurrent", "", 0, "", {}, {})
+        trial = store.upsert_trial(experiment.id, "base", {"x": 1}, "c" * 64)
+        runs = store.ensure_runs(experiment.id, [NewRun(trial.id, "c" * 64, r, r, f"out/{r}") for r in range(WORKERS)])
+
+    context = multiprocessing.get_context("spawn")
+    barrier, results = context.Barrier(WORKERS), context.Queue()
+    processes = [context.Process(target=claim_and_log, args=(url, run.id, EPOCHS, KEYS, barrier, results))
+                 for run in runs]
+    for process in processes:
+        process.start()
+    reports = dict(results.get(timeout=300) for _ in processes)
+    for process in processes:
+        process.join(timeout=60)
+
+    assert {run_id: error for run_id, error in reports.items() if error} == {}
+    assert [process.exitcode for process in processes] == [0] * WORKERS
+    with SQLStore(url) as store:
+        assert len(store.metrics(experiment.id)) == WORKERS * EPOCHS * KEYS
+        assert {r.status for r in store.runs(experiment.id)} == {RunStatus.COMPLETED}
+        assert {r.last_epoch for r in store.runs(experiment.id)} == {EPOCHS - 1}
+    with sqlite3.connect(tmp_path / "spikelab.db") as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert conn.execute("SELECT count(*) FROM metric_key").fetchone() == (KEYS,)
