@@ -3,31 +3,59 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
-import traceback
 
 EXIT_OK, EXIT_INVALID, EXIT_FAILED, EXIT_INTERRUPTED = 0, 2, 3, 130
 DEFAULT_EXPERIMENT = "configs/default"
+DB_HELP = "database URL (default: the experiment's db, else sqlite:///outputs/spikelab.db)"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python main.py",
-        description="Spikelab: train spiking neural networks described in YAML and record every run. "
-                    f"Without a command, runs the bundled quick tour ({DEFAULT_EXPERIMENT}).",
+        description="Spikelab: train spiking neural networks described in four YAML files and record every "
+                    "experiment, trial, repeat, parameter and metric in a database. Without a command, runs the "
+                    f"bundled quick tour ({DEFAULT_EXPERIMENT}) and prints its summary.",
         epilog="Exit codes: 0 all runs completed, 2 invalid input (nothing was run or written), "
-               "3 some runs FAILED, 130 interrupted.")
+               "3 some runs FAILED (the others completed), 130 interrupted.")
     sub = parser.add_subparsers(dest="command", metavar="command")
 
     run = sub.add_parser("run", help="train every trial x repeat of an experiment folder",
-                         description="Validate the four YAML files of DIR, then train every trial and repeat, "
-                                     "writing outputs/<experiment>/<trial>/repeat_<k>/.")
+                         description="Validate the four YAML files of DIR (every trial, every sweep point), record "
+                                     "the experiment in the database and train every run that is not COMPLETED yet "
+                                     "(PENDING, INTERRUPTED, STALE, and FAILED up to max_retries). Running the same "
+                                     "command again resumes; interrupted runs continue from their last checkpoint.")
     run.add_argument("dir", help="experiment folder (config.yaml, env.yaml, experiment.yaml, trials.yaml, "
-                                 "or a config/ subfolder holding them)")
+                                 "or a config/ subfolder holding them, such as outputs/<experiment>)")
     _add_set(run)
-    run.add_argument("--trial", action="append", default=[], metavar="NAME",
-                     help="run only this trial (repeatable)")
+    run.add_argument("--trial", action="append", default=[], metavar="NAME", help="run only this trial (repeatable)")
+    run.add_argument("--db", help=DB_HELP)
+    run.add_argument("--n-jobs", type=int, metavar="N", help="parallel worker processes (default: experiment.yaml)")
+    run.add_argument("--fresh", action="store_true", help="start a new version of the experiment instead of resuming")
+    run.add_argument("--retry-failed", action="store_true", help="run FAILED runs again even past max_retries")
+    run.add_argument("--no-mlflow", action="store_true", help="do not mirror this session to MLflow")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+    status = sub.add_parser("status", help="run counts per state and trial; failures with their reasons")
+    status.add_argument("experiment", nargs="?", help="experiment name (default: every experiment)")
+    status.add_argument("--db", help=DB_HELP)
+    status.add_argument("--json", action="store_true", help="one JSON document on stdout")
+
+    lst = sub.add_parser("list", help="the experiments in the database")
+    lst.add_argument("--db", help=DB_HELP)
+    lst.add_argument("--json", action="store_true", help="one JSON document on stdout")
+
+    show = sub.add_parser("show", help="per trial: mean/std/n of final and best metrics over repeats")
+    show.add_argument("experiment", help="experiment name")
+    show.add_argument("--db", help=DB_HELP)
+    show.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    show.add_argument("--top", type=int, metavar="N", help="also list the N best runs")
+    show.add_argument("--metric", default=None, metavar="M", help="summary metric to rank by (default: best_val_acc)")
+
+    export = sub.add_parser("export", help="write a CSV: one row per trial (sweep point) or per run")
+    export.add_argument("experiment", help="experiment name")
+    export.add_argument("--csv", required=True, metavar="FILE", help="output file")
+    export.add_argument("--per-run", action="store_true", help="one row per run instead of per trial")
+    export.add_argument("--db", help=DB_HELP)
 
     config = sub.add_parser("config", help="print the fully resolved config of every trial",
                             description="Print the fully resolved config (defaults and env values filled in) "
@@ -35,13 +63,23 @@ def build_parser() -> argparse.ArgumentParser:
     config.add_argument("dir", help="experiment folder")
     _add_set(config)
     config.add_argument("--trial", action="append", default=[], metavar="NAME", help="only this trial")
+
+    evaluate = sub.add_parser("eval", help="evaluate a saved run on its test split")
+    evaluate.add_argument("run_dir", help="a run folder, outputs/<experiment>/<trial>/repeat_<k>")
+    evaluate.add_argument("--checkpoint", default="best", help="best, last, or a path to a .pt file")
+    evaluate.add_argument("--split", default="test", choices=["train", "val", "test"])
+    evaluate.add_argument("--json", action="store_true", help="one JSON document on stdout")
+
+    db = sub.add_parser("db", help="database maintenance")
+    db.add_argument("action", choices=["upgrade"], help="upgrade: migrate the schema to the current version")
+    db.add_argument("--db", help=DB_HELP)
     return parser
 
 
 def _add_set(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", dest="overrides",
                         help="override a setting, e.g. --set optimizer.lr=0.01 --set model.layers[0].kernel.tau_m=10 "
-                             "--set env.T=200 (values are YAML scalars; repeatable)")
+                             "--set env.T=200 --set experiment.seed=3 (values are YAML scalars; repeatable)")
 
 
 def _resolve(args: argparse.Namespace):
@@ -65,31 +103,61 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from experiment.plan import plan_runs
-    from experiment.runner import execute_run
+    from experiment.reporting import print_summary
+    from experiment.session import run_experiment
+    from tools.signals import install_sigterm_handler
 
-    experiment = _resolve(args)
-    runs = plan_runs(experiment)
-    print(f"experiment {experiment.settings.name}: {len(experiment.trials)} trial(s), {len(runs)} run(s)")
-    failed = 0
-    for run in runs:
-        t0 = time.perf_counter()
-        info = {"experiment": experiment.settings.name, "trial": run.trial.name, "repeat": run.repeat,
-                "seed": run.seed, "config_hash": run.config_hash}
-        try:
-            result = execute_run(run.trial.config, run.seed, run.output_dir, info, progress=not args.no_progress)
-        except Exception as exc:  # one failing run never stops the others
-            failed += 1
-            print(f"FAILED {run.label}: {type(exc).__name__}: {exc}", file=sys.stderr)
-            traceback.print_exc(limit=3, file=sys.stderr)
-            continue
-        shown = ", ".join(f"{k} {v:.4g}" for k, v in result.history[-1].items()
-                          if k in ("train_acc", "val_acc", "test_acc"))
-        print(f"done {run.label} in {time.perf_counter() - t0:.1f}s: {shown} -> {run.output_dir}")
-    return EXIT_FAILED if failed else EXIT_OK
+    install_sigterm_handler()
+    resolved = _resolve(args)
+    if args.n_jobs is not None and args.n_jobs < 1:
+        from settings.errors import ConfigError, ConfigIssue
+
+        raise ConfigError(ConfigIssue("", f"must be >= 1, got {args.n_jobs}", "--n-jobs"))
+    result = run_experiment(resolved, db_url=args.db, fresh=args.fresh, n_jobs=args.n_jobs,
+                            progress=not args.no_progress, retry_failed=args.retry_failed,
+                            mlflow=False if args.no_mlflow else None)
+    print_summary(result)
+    return result.exit_code
 
 
-COMMANDS = {"run": cmd_run, "config": cmd_config}
+def cmd_status(args: argparse.Namespace) -> int:
+    from experiment.commands import cmd_status as status
+
+    return status(args.experiment, args.db, args.json)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from experiment.commands import cmd_list as listing
+
+    return listing(args.db, args.json)
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from experiment.reporting import cmd_show as show
+
+    return show(args.experiment, args.db, args.json, args.top, args.metric)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from experiment.reporting import cmd_export as export
+
+    return export(args.experiment, args.csv, args.per_run, args.db)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from experiment.commands import cmd_eval as evaluate
+
+    return evaluate(args.run_dir, args.checkpoint, args.split, args.json)
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from experiment.commands import cmd_db_upgrade
+
+    return cmd_db_upgrade(args.db)
+
+
+COMMANDS = {"run": cmd_run, "config": cmd_config, "status": cmd_status, "list": cmd_list, "show": cmd_show,
+            "export": cmd_export, "eval": cmd_eval, "db": cmd_db}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,6 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     if not argv:
         argv = ["run", DEFAULT_EXPERIMENT]
     args = build_parser().parse_args(argv)
+    if args.command is None:
+        build_parser().print_help()
+        return EXIT_INVALID
     from settings.errors import ConfigError
 
     try:
@@ -105,8 +176,9 @@ def main(argv: list[str] | None = None) -> int:
         for issue in exc.issues:
             print(f"error: {issue}", file=sys.stderr)
         return EXIT_INVALID
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        print(f"interrupted{': ' + str(exc) if str(exc) else ''}; the current run is INTERRUPTED and resumes "
+              "from its last checkpoint when you run the same command again", file=sys.stderr)
         return EXIT_INTERRUPTED
 
 

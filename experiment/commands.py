@@ -1,0 +1,147 @@
+"""The read-side commands of the CLI: status, list, show, export, eval, db upgrade."""
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+from experiment.store import ExperimentRecord, RunStatus, SQLStore
+from settings.errors import ConfigError, ConfigIssue
+
+DEFAULT_DB = "sqlite:///outputs/spikelab.db"
+STATES = [s.value for s in RunStatus]
+
+
+def open_readonly(db: str | None) -> SQLStore:
+    url = db or DEFAULT_DB
+    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).is_file():
+        raise ConfigError(ConfigIssue("", f"no database at {url[len('sqlite:///'):]} (run an experiment first, "
+                                          f"or pass --db URL)", "--db"))
+    return SQLStore(url, readonly=True)
+
+
+def find_experiment(store: SQLStore, name: str, version: int | None = None) -> ExperimentRecord:
+    record = store.get_experiment(name, version)
+    if record is None:
+        names = sorted({e.name for e in store.list_experiments()})
+        raise ConfigError(ConfigIssue("", f"no experiment named {name!r} in {store.url}; experiments: "
+                                          f"{', '.join(names) or 'none'}", "EXPERIMENT"))
+    return record
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+def emit_json(document: Any, out: TextIO | None = None) -> None:
+    out = out or sys.stdout
+    print(json.dumps(_jsonable(document), indent=2), file=out)
+
+
+def status_document(store: SQLStore, experiment: ExperimentRecord) -> dict:
+    counts = store.status_counts(experiment.id)
+    totals = {state: sum(c.get(state, 0) for c in counts.values()) for state in STATES}
+    failures = [{"run_id": r.id, "trial": r.trial_name, "repeat": r.repeat, "status": r.status.value,
+                 "attempts": r.attempts, "error_type": r.error_type, "error_message": r.error_message}
+                for r in store.runs(experiment.id, [RunStatus.FAILED, RunStatus.INTERRUPTED, RunStatus.STALE])]
+    return {"experiment": experiment.name, "version": experiment.version, "totals": totals,
+            "trials": counts, "problems": failures}
+
+
+def cmd_status(name: str | None, db: str | None, as_json: bool, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    store = open_readonly(db)
+    try:
+        if name is None:
+            latest: dict[str, ExperimentRecord] = {}
+            for record in store.list_experiments():
+                latest[record.name] = record
+            records = list(latest.values())
+        else:
+            records = [find_experiment(store, name)]
+        documents = [status_document(store, r) for r in records]
+    finally:
+        store.close()
+    if as_json:
+        emit_json(documents[0] if name is not None else documents, out)
+        return 0
+    for doc in documents:
+        shown = ", ".join(f"{n} {s.lower()}" for s, n in doc["totals"].items() if n)
+        print(f"{doc['experiment']} (version {doc['version']}): {shown or 'no runs'}", file=out)
+        width = max([len(t) for t in doc["trials"]] + [5])
+        print(f"  {'trial':<{width}}  " + "  ".join(f"{s[:9]:>9}" for s in STATES), file=out)
+        for trial, counts in doc["trials"].items():
+            print(f"  {trial:<{width}}  " + "  ".join(f"{counts.get(s, 0):>9}" for s in STATES), file=out)
+        for p in doc["problems"]:
+            print(f"  {p['status']} {p['trial']}/repeat_{p['repeat']} (attempts {p['attempts']}): "
+                  f"{p['error_type'] or ''}{': ' if p['error_type'] else ''}{p['error_message'] or ''}", file=out)
+    return 0
+
+
+def cmd_list(db: str | None, as_json: bool, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    store = open_readonly(db)
+    try:
+        rows = []
+        for record in store.list_experiments():
+            counts = store.status_counts(record.id)
+            rows.append({"id": record.id, "name": record.name, "version": record.version, "desc": record.desc,
+                         "created_at": record.created_at, "trials": len(counts),
+                         "runs": sum(sum(c.values()) for c in counts.values()),
+                         "completed": sum(c.get("COMPLETED", 0) for c in counts.values())})
+    finally:
+        store.close()
+    if as_json:
+        emit_json(rows, out)
+        return 0
+    if not rows:
+        print("no experiments", file=out)
+    for r in rows:
+        print(f"{r['name']:<24} v{r['version']:<3} {r['trials']:>4} trials {r['completed']:>5}/{r['runs']:<5} runs "
+              f"completed  {str(r['created_at'])[:19]}  {r['desc'][:50]}", file=out)
+    return 0
+
+
+def cmd_eval(run_dir: str, checkpoint: str, split: str, as_json: bool, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    import pipeline  # noqa: F401
+    from experiment.runner import build_pipeline
+    from settings.yaml_io import load_yaml
+
+    folder = Path(run_dir)
+    config_path = folder / "config.yaml"
+    if not config_path.is_file():
+        raise ConfigError(ConfigIssue("", f"{folder} is not a run folder (no config.yaml)", "RUN_DIR"))
+    path = folder / "checkpoints" / f"{checkpoint}.pt" if checkpoint in ("best", "last") else Path(checkpoint)
+    if not path.is_file():
+        raise ConfigError(ConfigIssue("", f"no checkpoint at {path}", "--checkpoint"))
+    pipe = build_pipeline(load_yaml(config_path))
+    metrics = pipe.evaluate_checkpoint(path, split)
+    if as_json:
+        emit_json({"run_dir": str(folder), "checkpoint": str(path), **metrics}, out)
+    else:
+        print(f"{path} (epoch {int(metrics.pop('epoch'))}), {split} split:", file=out)
+        for key, value in metrics.items():
+            print(f"  {key:<24} {value:.6g}", file=out)
+    return 0
+
+
+def cmd_db_upgrade(db: str | None, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    from experiment.store import current_revision, head_revision, upgrade
+
+    url = db or DEFAULT_DB
+    before = current_revision(url) if not url.startswith("sqlite:///") or Path(url[10:]).is_file() else None
+    upgrade(url)
+    print(f"{url}: schema {before or 'empty'} -> {head_revision()}", file=out)
+    return 0

@@ -1,0 +1,121 @@
+"""Human-readable summaries for the CLI: the end of ``run``, ``show`` and ``export``."""
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from experiment.commands import emit_json, find_experiment, open_readonly
+from settings.errors import ConfigError, ConfigIssue
+
+PREFERRED = ("final_train_acc", "final_val_acc", "final_test_acc", "best_val_acc", "best_train_acc",
+             "test_acc_at_best_val", "final_spikes_per_sample")
+
+
+def headline_metrics(summary_columns: list[str]) -> list[str]:
+    return [m for m in PREFERRED if m in summary_columns]
+
+
+def _cell(mean: float, std: float) -> str:
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return "-"
+    if std is None or (isinstance(std, float) and math.isnan(std)):
+        return f"{mean:.4g}"
+    return f"{mean:.4g} ± {std:.2g}"
+
+
+def summary_table(frame, metrics: list[str], by: str = "trial") -> list[str]:
+    """Rows of ``by``, then ``n`` and ``mean ± std`` for each metric (from analysis.summarize)."""
+    header = [by, "n"] + metrics
+    rows = [[str(r[by]), str(int(r[f"{metrics[0]}_n"])) if metrics else "0"] +
+            [_cell(r[f"{m}_mean"], r[f"{m}_std"]) for m in metrics] for _, r in frame.iterrows()]
+    widths = [max(len(str(x)) for x in column) for column in zip(header, *rows)]
+    return ["  ".join(str(x).ljust(w) for x, w in zip(line, widths)).rstrip() for line in [header] + rows]
+
+
+def print_summary(result, out: TextIO | None = None) -> None:
+    """After ``run``: the per-trial table, then where the database, run folders and MLflow store are."""
+    out = out or sys.stdout
+    import analysis
+    from experiment.store import SQLStore
+
+    store = SQLStore(result.db_url, readonly=True)
+    try:
+        table = analysis.frames.read_run_table(result.experiment, store)
+        metrics = headline_metrics(table.summary_columns)
+        counts = table.runs["status"].value_counts().to_dict()
+        print(f"\nsummary of {result.experiment.name} (version {result.experiment.version}): "
+              + ", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items())), file=out)
+        if metrics:
+            frame = analysis.summarize(result.experiment, by="trial", metrics=metrics, db=store)
+            for line in summary_table(frame, metrics):
+                print("  " + line, file=out)
+    finally:
+        store.close()
+    print(f"\ndatabase:    {result.db_url}", file=out)
+    print(f"run folders: {result.run_root}/<trial>/repeat_<k>/", file=out)
+    if result.mlflow_uri:
+        from experiment.mlflow_mirror import mlflow_ui_command
+
+        print(f"MLflow:      {mlflow_ui_command(result.mlflow_uri)}", file=out)
+    name = result.experiment.name
+    print(f"more:        python main.py show {name} | status {name} | export {name} --csv {name}.csv", file=out)
+    for outcome in result.failed:
+        print(f"FAILED {outcome.label}: {outcome.error}", file=out)
+
+
+def cmd_show(name: str, db: str | None, as_json: bool, top: int | None, metric: str | None,
+             out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    import analysis
+
+    store = open_readonly(db)
+    try:
+        record = find_experiment(store, name)
+        table = analysis.frames.read_run_table(record, store)
+        metrics = [m for m in table.summary_columns if m != "epochs"]
+        metric = metric or ("best_val_acc" if "best_val_acc" in metrics else "best_train_acc")
+        if top and metric not in table.summary_columns:
+            raise ConfigError(ConfigIssue("", f"{metric!r} is not a summary metric; available: "
+                                              f"{', '.join(table.summary_columns)}", "--metric"))
+        frame = analysis.summarize(record, by="trial", metrics=metrics, db=store) if metrics else None
+        best = analysis.top_runs(record, metric=metric, n=top, db=store) if top else None
+    finally:
+        store.close()
+    if as_json:
+        document = {"experiment": record.name, "version": record.version,
+                    "trials": frame.to_dict(orient="records") if frame is not None else []}
+        if best is not None:
+            document["top"] = best.to_dict(orient="records")
+        emit_json(document, out)
+        return 0
+    print(f"{record.name} (version {record.version}): mean ± std over COMPLETED repeats", file=out)
+    if frame is not None:
+        for line in summary_table(frame, headline_metrics(metrics) or metrics[:4]):
+            print("  " + line, file=out)
+    if best is not None:
+        print(f"\ntop {top} runs by {metric}:", file=out)
+        print(best.to_string(index=False), file=out)
+    return 0
+
+
+def cmd_export(name: str, path: str, per_run: bool, db: str | None, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    import analysis
+
+    store = open_readonly(db)
+    try:
+        record = find_experiment(store, name)
+        if per_run:
+            frame = analysis.load_runs(record, db=store)
+        else:
+            table = analysis.frames.read_run_table(record, store)
+            metrics = [m for m in table.summary_columns if m != "epochs"]
+            frame = analysis.aggregate_sweep(record, metric=metrics, db=store)
+    finally:
+        store.close()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False)
+    print(f"wrote {len(frame)} rows x {len(frame.columns)} columns to {path}", file=out)
+    return 0

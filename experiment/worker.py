@@ -1,0 +1,138 @@
+"""Execute one run of the database: claim it, train it, record how it ended.
+
+A ``RunTask`` carries only plain data, so it can travel to a local worker process or a Dask
+worker. ``execute_task`` opens its own store connection (never creating or migrating the schema),
+claims the run atomically, keeps a heartbeat while it trains, and closes the run COMPLETED,
+FAILED (with exception type, message and traceback tail) or INTERRUPTED.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import resource
+import socket
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from experiment.callbacks import DBLogger, Heartbeat
+from experiment.store import ErrorInfo, RunStatus, SQLStore
+
+
+@dataclass(frozen=True)
+class MLflowTarget:
+    tracking_uri: str
+    experiment_name: str
+    parent_run_id: str
+    run_name: str
+
+
+@dataclass(frozen=True)
+class RunTask:
+    """Everything a worker needs to execute one run (picklable)."""
+
+    db_url: str
+    run_id: int
+    label: str  # "trial/repeat_k"
+    config: dict
+    seed: int
+    output_dir: str
+    info: dict
+    heartbeat_s: float = 5.0
+    mlflow: MLflowTarget | None = None
+    progress: bool = False
+    threads: int | None = None
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    run_id: int
+    label: str
+    status: str  # a RunStatus value, or "SKIPPED" when another worker had claimed it
+    seconds: float = 0.0
+    final: dict = field(default_factory=dict)
+    error: str | None = None
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _record_artifacts(store: SQLStore, run_id: int, output_dir: Path) -> None:
+    for kind, path in (("config", output_dir / "config.yaml"), ("metrics", output_dir / "metrics.csv"),
+                       ("checkpoint", output_dir / "checkpoints" / "best.pt"),
+                       ("checkpoint", output_dir / "checkpoints" / "last.pt")):
+        if path.is_file():
+            store.add_artifact(run_id, kind, str(path), _sha256(path), path.stat().st_size)
+
+
+def _resume_point(store: SQLStore, run_id: int, output_dir: Path) -> Path | None:
+    """An interrupted or stale previous attempt resumes from its last checkpoint; anything else
+    (first attempt, or a retry after FAILED) starts over."""
+    attempts = store.attempts(run_id)
+    previous = attempts[-2] if len(attempts) >= 2 else None
+    last = output_dir / "checkpoints" / "last.pt"
+    if previous is not None and previous.exit_reason in (RunStatus.INTERRUPTED.value, RunStatus.STALE.value) \
+            and last.is_file():
+        return last
+    return None
+
+
+def execute_task(task: RunTask) -> RunOutcome:
+    """Claim and run ``task``; an exception in the run is recorded, never raised (interrupts are)."""
+    from experiment.runner import execute_run
+    from tools.devices import set_threads
+
+    if task.threads:
+        set_threads(task.threads)
+    store = SQLStore(task.db_url)
+    try:
+        attempt = store.claim_run(task.run_id, socket.gethostname(), os.getpid())
+        if attempt is None:
+            return RunOutcome(task.run_id, task.label, "SKIPPED")
+        output_dir = Path(task.output_dir)
+        resume = _resume_point(store, task.run_id, output_dir)
+        if resume is None:
+            store.delete_metrics_after(task.run_id, -1)  # a fresh start forgets partial attempts
+            for stale in (output_dir / "checkpoints").glob("*.pt"):
+                stale.unlink()
+        callbacks = [DBLogger(store, task.run_id)]
+        if task.mlflow is not None:
+            from experiment.mlflow_mirror import MLflowCallback
+            from settings.paths import flatten
+
+            callbacks.append(MLflowCallback(task.mlflow.tracking_uri, task.mlflow.experiment_name,
+                                            task.mlflow.parent_run_id, task.mlflow.run_name,
+                                            flatten(task.config), tags={"spikelab.run_id": str(task.run_id)}))
+        t0 = time.perf_counter()
+        with Heartbeat(store, task.run_id, task.heartbeat_s):
+            try:
+                result = execute_run(task.config, task.seed, output_dir, task.info, callbacks, resume,
+                                     progress=task.progress)
+            except KeyboardInterrupt as exc:
+                store.finish_run(task.run_id, attempt.id, RunStatus.INTERRUPTED,
+                                 error=ErrorInfo(type(exc).__name__, str(exc) or "interrupted"),
+                                 peak_rss_mb=_peak_rss_mb())
+                raise
+            except Exception as exc:  # the run failed; the sweep goes on
+                store.finish_run(task.run_id, attempt.id, RunStatus.FAILED,
+                                 error=ErrorInfo(type(exc).__name__, str(exc), traceback.format_exc()[-4000:]),
+                                 peak_rss_mb=_peak_rss_mb())
+                return RunOutcome(task.run_id, task.label, RunStatus.FAILED.value, time.perf_counter() - t0,
+                                  error=f"{type(exc).__name__}: {exc}")
+        _record_artifacts(store, task.run_id, output_dir)
+        store.finish_run(task.run_id, attempt.id, RunStatus.COMPLETED, summary=result.summary,
+                         peak_rss_mb=_peak_rss_mb())
+        final = {k: v for k, v in result.history[-1].items() if k != "epoch"} if result.history else {}
+        return RunOutcome(task.run_id, task.label, RunStatus.COMPLETED.value, time.perf_counter() - t0, final)
+    finally:
+        store.close()
