@@ -138,13 +138,19 @@ def resolve_experiment(folder: str | Path, set_args: list[str] = (), only: list[
 
 
 def _dedupe(issues: list[ConfigIssue]) -> list[ConfigIssue]:
-    """The same problem in config.yaml shows once, not once per trial."""
+    """The same problem in several trials (it comes from config.yaml or a sweep) shows once."""
+    first: dict[tuple[str, str], int] = {}
+    repeats: dict[int, int] = {}
     out: list[ConfigIssue] = []
-    seen: dict[tuple[str, str], int] = {}
     for issue in issues:
         key = (issue.path, issue.message)
-        if key in seen and issue.where.startswith("trial "):
+        if key in first and issue.where.startswith("trial "):
+            repeats[first[key]] = repeats.get(first[key], 0) + 1
             continue
-        seen[key] = len(out)
+        first[key] = len(out)
         out.append(issue)
+    for index, n in repeats.items():
+        issue = out[index]
+        out[index] = ConfigIssue(issue.path, f"{issue.message} (and in {n} more trial{'s' if n > 1 else ''})",
+                                 issue.where)
     return out

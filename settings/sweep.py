@@ -62,7 +62,8 @@ def expand_values(spec: Any, path: str) -> list:
                 raise ConfigError(ConfigIssue(join_path(path, kind), f"[start, stop, step] gives no values: {args}"))
             if all(isinstance(v, int) for v in args):
                 return list(range(a, b, n))
-            return [round(float(v), 12) for v in np.arange(a, b, n)]
+            count = math.ceil((b - a) / n - 1e-9)  # stop is exclusive, robust to float round-off
+            return [float(f"{a + i * n:.12g}") for i in range(count)]
         if not isinstance(n, int) or n < 1:
             raise ConfigError(ConfigIssue(join_path(path, kind), f"count must be an integer >= 1, got {format_value(n)}"))
         values = np.linspace(a, b, n) if kind == "linspace" else np.logspace(a, b, n)
