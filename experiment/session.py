@@ -8,6 +8,7 @@ executes only what is not COMPLETED.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import shutil
 import sys
 from dataclasses import dataclass, field
@@ -119,6 +120,7 @@ def run_experiment(resolved: ResolvedExperiment, *, db_url: str | None = None, f
         if use_mlflow and todo:
             from experiment.mlflow_mirror import ensure_parent_runs
 
+            logging.getLogger("mlflow").setLevel(logging.WARNING)  # no schema-migration chatter
             result.mlflow_uri = settings.mlflow_uri
             ensure_sqlite_folder(result.mlflow_uri)
             parents = ensure_parent_runs(result.mlflow_uri, mlflow_experiment_name(experiment),
