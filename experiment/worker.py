@@ -119,12 +119,12 @@ def execute_task(task: RunTask) -> RunOutcome:
                 result = execute_run(task.config, task.seed, output_dir, task.info, callbacks, resume,
                                      progress=task.progress)
             except KeyboardInterrupt as exc:
-                store.finish_run(task.run_id, attempt.id, RunStatus.INTERRUPTED,
+                store.finish_run(task.run_id, attempt.id, RunStatus.INTERRUPTED, summary={},
                                  error=ErrorInfo(type(exc).__name__, str(exc) or "interrupted"),
                                  peak_rss_mb=_peak_rss_mb())
                 raise
             except Exception as exc:  # the run failed; the sweep goes on
-                store.finish_run(task.run_id, attempt.id, RunStatus.FAILED,
+                store.finish_run(task.run_id, attempt.id, RunStatus.FAILED, summary={},
                                  error=ErrorInfo(type(exc).__name__, str(exc), traceback.format_exc()[-4000:]),
                                  peak_rss_mb=_peak_rss_mb())
                 return RunOutcome(task.run_id, task.label, RunStatus.FAILED.value, time.perf_counter() - t0,

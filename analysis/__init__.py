@@ -1,0 +1,27 @@
+"""Reading experiments: the database as pandas frames, statistics over repeats, and plots.
+
+Everything reads through the store interface over a read-only connection. ``db`` is a
+SQLAlchemy URL, a SQLite file path, an open store, or None (``sqlite:///outputs/spikelab.db``);
+``experiment`` is a name (its latest version unless ``version`` is given) or an
+``ExperimentRecord``::
+
+    import analysis
+    runs = analysis.load_runs("quick_tour")                   # one row per run
+    analysis.summarize("quick_tour", by="trial")               # final_val_acc_mean, _std, _sem, _ci95, _n ...
+    analysis.plot_learning_curves("quick_tour", out_dir="report")
+
+Aggregates use flat ``<metric>_<stat>`` columns after the grouping columns (see
+:mod:`analysis.stats`). matplotlib and scipy are imported only when a plot or a CI is made.
+"""
+from __future__ import annotations
+
+from analysis.frames import load_experiments, load_metrics, load_runs, top_runs, varying_params
+from analysis.plots import plot_heatmap, plot_learning_curves, plot_metric_vs_param
+from analysis.source import DEFAULT_DB, ExperimentNotFound, open_store
+from analysis.stats import aggregate_sweep, ci95_halfwidth, learning_curves, summarize
+
+__all__ = [
+    "DEFAULT_DB", "ExperimentNotFound", "aggregate_sweep", "ci95_halfwidth", "learning_curves", "load_experiments",
+    "load_metrics", "load_runs", "open_store", "plot_heatmap", "plot_learning_curves", "plot_metric_vs_param",
+    "summarize", "top_runs", "varying_params",
+]

@@ -1,0 +1,124 @@
+"""Statistics over repeats: mean, spread and Student-t 95% confidence intervals per group of runs.
+
+Layout of every aggregate frame here: one row per group, the grouping columns first (as plain
+columns, not an index), then ``<metric>_<stat>`` for each metric in the order asked for, e.g.
+``trial, final_val_acc_mean, final_val_acc_std, final_val_acc_sem, final_val_acc_ci95,
+final_val_acc_n``. Only COMPLETED runs contribute values, and NaN values are skipped: ``n``
+counts the values used. A group whose runs have not completed yet keeps its row, with ``n`` 0.
+
+- ``std``: sample standard deviation (ddof=1), NaN for n < 2
+- ``sem``: std / sqrt(n)
+- ``ci95``: half-width of the 95% CI of the mean, ``t.ppf(0.975, n - 1) * sem``, NaN for n < 2
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from analysis.frames import COMPLETED, RunTable, as_list, read_run_table
+from analysis.source import DB, Experiment, reading, resolve_experiment
+
+STATS = ("mean", "std", "sem", "ci95", "n")
+SWEEP_STATS = ("mean", "median", "std", "min", "max", "n")
+CURVE_STATS = ("mean", "std", "sem", "ci95", "n")
+
+
+def ci95_halfwidth(std: np.ndarray | pd.Series, n: np.ndarray | pd.Series) -> np.ndarray:
+    """Half-width of the Student-t 95% CI of a mean from ``n`` values: t(0.975, n-1) * std/sqrt(n);
+    NaN where n < 2."""
+    from scipy.stats import t
+
+    std, n = np.asarray(std, dtype=float), np.asarray(n, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        quantile = np.where(n >= 2, t.ppf(0.975, np.maximum(n - 1, 1)), np.nan)
+        return quantile * std / np.sqrt(n)
+
+
+def group_stats(frame: pd.DataFrame, by: Sequence[str], columns: Sequence[str],
+                stats: Sequence[str] = STATS) -> pd.DataFrame:
+    """``<column>_<stat>`` of each column per group of ``by`` (groups in order of first
+    appearance, NaN keys kept); stats from mean, median, std, min, max, sem, ci95, n."""
+    by, columns = list(by), list(columns)
+    if not columns:
+        return frame[by].drop_duplicates().reset_index(drop=True)
+    for column in columns:
+        if not pd.api.types.is_numeric_dtype(frame[column]) or pd.api.types.is_bool_dtype(frame[column]):
+            raise ValueError(f"metric {column!r} must be a numeric column, got dtype {frame[column].dtype}")
+    raw = frame.groupby(by, sort=False, dropna=False)[columns].agg(["mean", "median", "std", "min", "max", "count"])
+    out: dict[str, pd.Series | np.ndarray] = {}
+    for column in columns:
+        part = raw[column]
+        n = part["count"].astype(int)
+        derived = {"mean": part["mean"], "median": part["median"], "std": part["std"], "min": part["min"],
+                   "max": part["max"], "n": n, "sem": part["std"] / np.sqrt(n.where(n > 0)),
+                   "ci95": ci95_halfwidth(part["std"], n)}
+        for stat in stats:
+            out[f"{column}_{stat}"] = derived[stat]
+    return pd.DataFrame(out, index=raw.index).reset_index()
+
+
+def _sorted_by_params(frame: pd.DataFrame, by: Sequence[str], table: RunTable) -> pd.DataFrame:
+    """Runs in run order, stably sorted by the params among ``by`` where their values compare."""
+    params = [column for column in by if column in table.param_columns.values()]
+    if not params:
+        return frame
+    try:
+        return frame.sort_values(params, kind="stable", na_position="last")
+    except TypeError:  # a column mixing text and numbers
+        return frame
+
+
+def completed_values(table: RunTable, metrics: Sequence[str]) -> pd.DataFrame:
+    """The runs frame with the metric columns of runs that are not COMPLETED set to NaN."""
+    frame, metrics = table.runs.copy(), list(metrics)
+    frame[metrics] = frame[metrics].where(frame["status"] == COMPLETED, axis=0)
+    return frame
+
+
+def summarize(experiment: Experiment, by: str | Sequence[str] = "trial", metrics: str | Sequence[str] | None = None,
+              db: DB = None, version: int | None = None) -> pd.DataFrame:
+    """Summary metrics aggregated over repeats: one row per group of ``by`` (``"trial"``,
+    ``"group"``, or param columns such as ``"optimizer.lr"``), with ``<metric>_mean, _std, _sem,
+    _ci95, _n`` for each metric (default: every summary key of the experiment except the
+    per-label ones, ``final_val_acc/label_<k>``, which can be asked for); see the module docs. Groups are in trial order, sorted by the params among ``by``."""
+    by = as_list(by)
+    table = read_run_table(experiment, db, version)
+    if metrics is None:
+        metrics = [column for column in table.summary_columns if "/label_" not in column]
+    metrics = as_list(metrics)
+    table.check_columns(by, "`by`")
+    table.check_columns(metrics, "`metrics`")
+    frame = _sorted_by_params(completed_values(table, metrics), by, table)
+    return group_stats(frame, by, metrics, STATS)
+
+
+def aggregate_sweep(experiment: Experiment, metric: str | Sequence[str] = "final_val_acc", db: DB = None,
+                    version: int | None = None) -> pd.DataFrame:
+    """One row per sweep point (trial, in trial order): ``trial, group``, the swept params, then
+    ``<metric>_mean, _median, _std, _min, _max, _n`` over its COMPLETED repeats."""
+    metrics = as_list(metric)
+    table = read_run_table(experiment, db, version)
+    table.check_columns(metrics, "`metric`")
+    return group_stats(completed_values(table, metrics), ["trial", "group", *table.varying], metrics, SWEEP_STATS)
+
+
+def learning_curves(experiment: Experiment, metrics: str | Sequence[str] = ("train_acc", "val_acc"),
+                    by: str | Sequence[str] = "trial", db: DB = None, version: int | None = None) -> pd.DataFrame:
+    """Per-epoch metrics of COMPLETED runs aggregated over the runs of each group of ``by``:
+    ``<by...>, key, epoch, mean, std, sem, ci95, n``, groups in trial order, then key and epoch."""
+    by, keys = as_list(by), as_list(metrics)
+    with reading(db) as store:
+        record = resolve_experiment(store, experiment, version)
+        table = read_run_table(record, store)
+        table.check_columns(by, "`by`")
+        rows = store.metrics(record.id, keys=keys)
+    done = _sorted_by_params(table.completed(), by, table)
+    values = pd.DataFrame(rows, columns=["run_id", "key", "epoch", "value"]).astype({"value": float})
+    values = done[list(dict.fromkeys(["run_id", *by]))].merge(values, on="run_id")
+    curves = group_stats(values, [*by, "key", "epoch"], ["value"], CURVE_STATS)
+    curves = curves.rename(columns={f"value_{stat}": stat for stat in CURVE_STATS})
+    order = curves.groupby(by, sort=False, dropna=False).ngroup()
+    return curves.assign(_order=order).sort_values(["_order", "key", "epoch"], kind="stable").drop(
+        columns="_order").reset_index(drop=True)

@@ -1,0 +1,98 @@
+"""A small experiment database with hand-chosen values, built once through the store API.
+
+- ``demo`` v1: trials ``lr=0.01`` and ``lr=0.1`` (group ``lr_sweep``, sweeping ``optimizer.lr``),
+  3 COMPLETED repeats each with final_val_acc 0.80, 0.85, 0.90 and 0.60, 0.70, 0.74, plus a
+  FAILED repeat 3 of ``lr=0.01`` whose summary (final_val_acc 0.10) must never count.
+  Metrics per completed run, epochs 0..3: train_acc, val_acc, train_loss (12 rows); the failed
+  run logged epochs 0 and 1 (6 rows). val_acc at epoch e is final_val_acc * e / 3.
+- ``grid`` v1: a 3 x 2 sweep of ``optimizer.lr`` (1e-4, 1e-2, 1) and
+  ``model.layers[0].kernel.tau_m`` (5, 10), 2 repeats each (values in ``GRID``); both repeats of
+  lr=1, tau_m=10 FAILED. val_acc for epochs 0..2 per run.
+- ``scratch`` v1: one trial, one COMPLETED run (final_val_acc 0.5); v2: one PENDING run.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from experiment.store import ErrorInfo, NewRun, RunStatus, SQLStore
+
+DEMO = {"lr=0.01": (0.01, [0.80, 0.85, 0.90]), "lr=0.1": (0.1, [0.60, 0.70, 0.74])}
+GRID = {(1e-4, 5.0): [0.50, 0.54], (1e-4, 10.0): [0.60, 0.62], (1e-2, 5.0): [0.70, 0.74],
+        (1e-2, 10.0): [0.80, 0.86], (1.0, 5.0): [0.30, 0.20], (1.0, 10.0): None}
+
+
+def config(lr: float, tau_m: float = 10.0) -> dict:
+    layer = {"type": "Dense", "out_features": 8, "kernel": {"type": "LIFKernel", "tau_m": tau_m}}
+    return {"model": {"layers": [layer]},
+            "optimizer": {"type": "Adam", "lr": lr}, "epochs": 3, "env": {"T": 20, "dt": 1.0},
+            "tags": ["snn", "demo"], "callbacks": []}
+
+
+def digest(cfg: dict) -> str:
+    return hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()
+
+
+def add_trial(store: SQLStore, experiment_id: int, name: str, cfg: dict, group: str | None = None,
+              point: dict | None = None):
+    return store.upsert_trial(experiment_id, name, cfg, digest(cfg), sweep_point=point, group_name=group)
+
+
+def add_run(store: SQLStore, trial, repeat: int, status: RunStatus, summary: dict | None = None,
+            epochs: list[dict] = ()) -> int:
+    new = NewRun(trial.id, trial.config_hash, repeat, 1000 + repeat, f"out/{trial.name}/repeat_{repeat}")
+    [run] = store.ensure_runs(trial.experiment_id, [new])
+    if status is RunStatus.PENDING:
+        return run.id
+    attempt = store.claim_run(run.id, "testhost", 4242)
+    for epoch, metrics in enumerate(epochs):
+        store.log_metrics(run.id, epoch, metrics)
+    error = ErrorInfo("FloatingPointError", "loss is NaN") if status is RunStatus.FAILED else None
+    store.finish_run(run.id, attempt.id, status, summary=summary, error=error)
+    return run.id
+
+
+def demo_curves(final: float, n_epochs: int) -> list[dict]:
+    return [{"train_acc": final * e / 3 + 0.05, "val_acc": final * e / 3, "train_loss": 1.0 - final * e / 3}
+            for e in range(n_epochs)]
+
+
+def build(store: SQLStore) -> None:
+    demo = store.open_experiment("demo", "two learning rates", 1, "configs/demo", {}, {})
+    for name, (lr, finals) in DEMO.items():
+        trial = add_trial(store, demo.id, name, config(lr), "lr_sweep", {"optimizer.lr": lr})
+        for repeat, final in enumerate(finals):
+            summary = {"final_val_acc": final, "best_val_acc": final + 0.02, "final_train_acc": final + 0.05,
+                       "epochs": 3.0, "final_val_acc/label_0": final - 0.1}
+            add_run(store, trial, repeat, RunStatus.COMPLETED, summary, demo_curves(final, 4))
+        if name == "lr=0.01":
+            add_run(store, trial, 3, RunStatus.FAILED, {"final_val_acc": 0.10}, demo_curves(0.10, 2))
+
+    grid = store.open_experiment("grid", "lr x tau_m", 2, "configs/grid", {}, {})
+    for (lr, tau_m), finals in GRID.items():
+        point = {"optimizer.lr": lr, "model.layers[0].kernel.tau_m": tau_m}
+        trial = add_trial(store, grid.id, f"lr={lr:g},tau_m={tau_m:g}", config(lr, tau_m), "grid", point)
+        for repeat in range(2):
+            if finals is None:
+                add_run(store, trial, repeat, RunStatus.FAILED, None, [{"val_acc": 0.1}])
+            else:
+                curve = [{"val_acc": finals[repeat] * e / 2} for e in range(3)]
+                add_run(store, trial, repeat, RunStatus.COMPLETED, {"final_val_acc": finals[repeat]}, curve)
+
+    first = store.open_experiment("scratch", "first try", 3, "configs/scratch", {}, {})
+    add_run(store, add_trial(store, first.id, "base", config(0.5)), 0, RunStatus.COMPLETED, {"final_val_acc": 0.5},
+            [{"val_acc": 0.5}])
+    second = store.open_experiment("scratch", "second try", 3, "configs/scratch", {}, {}, fresh=True)
+    add_run(store, add_trial(store, second.id, "base", config(0.5)), 0, RunStatus.PENDING)
+
+
+@pytest.fixture(scope="session")
+def known_db(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The URL of the database described above (read it only through ``analysis``)."""
+    url = f"sqlite:///{Path(tmp_path_factory.mktemp('analysis')) / 'known.db'}"
+    with SQLStore.create(url) as store:
+        build(store)
+    return url
