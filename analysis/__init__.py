@@ -17,11 +17,12 @@ from __future__ import annotations
 
 from analysis.frames import load_experiments, load_metrics, load_runs, top_runs, varying_params
 from analysis.plots import plot_heatmap, plot_learning_curves, plot_metric_vs_param
+from analysis.search import non_dominated, pareto_front
 from analysis.source import DEFAULT_DB, ExperimentNotFound, open_store
 from analysis.stats import aggregate_sweep, ci95_halfwidth, learning_curves, summarize
 
 __all__ = [
     "DEFAULT_DB", "ExperimentNotFound", "aggregate_sweep", "ci95_halfwidth", "learning_curves", "load_experiments",
     "load_metrics", "load_runs", "open_store", "plot_heatmap", "plot_learning_curves", "plot_metric_vs_param",
-    "summarize", "top_runs", "varying_params",
+    "summarize", "top_runs", "varying_params", "non_dominated", "pareto_front",
 ]

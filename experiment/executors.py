@@ -22,16 +22,77 @@ class Executor(ABC):
 
 
 class InlineExecutor(Executor):
-    """Runs one task after the other in this process."""
+    """Runs one task after the other in this process (so callbacks may hold live objects:
+    ``callbacks_for(task)`` adds some to a run, e.g. an Optuna pruner)."""
 
     name = "inline"
 
+    def __init__(self) -> None:
+        self.callbacks_for: Callable[[RunTask], list] | None = None
+
     def run(self, tasks: list[RunTask], on_done: Callable[[RunOutcome], None]) -> None:
         for task in tasks:
-            on_done(execute_task(task))
+            extra = self.callbacks_for(task) if self.callbacks_for is not None else []
+            on_done(execute_task(task, extra))
+
+
+class LokyExecutor(Executor):
+    """``n_jobs`` local worker processes (joblib's loky backend), results in completion order.
+
+    When a worker dies (SIGKILL, out of memory), loky tears the whole pool down, so every run in
+    flight dies with it. The executor then starts a new pool for the runs not finished yet: their
+    next claim sees the dead worker's run, marks it STALE and resumes it from its last checkpoint.
+    After ``max_crashes`` pool failures it gives up and leaves the rest for the next ``run``.
+    """
+
+    name = "loky"
+
+    def __init__(self, n_jobs: int, max_crashes: int = 3):
+        self.n_jobs, self.max_crashes = n_jobs, max_crashes
+        self.crashes: list[str] = []
+
+    def run(self, tasks: list[RunTask], on_done: Callable[[RunOutcome], None]) -> None:
+        from joblib import Parallel, delayed
+        from joblib.externals.loky.process_executor import TerminatedWorkerError
+
+        pending = {task.run_id: task for task in tasks}
+        while pending:
+            try:
+                parallel = Parallel(n_jobs=min(self.n_jobs, len(pending)), backend="loky",
+                                    return_as="generator_unordered")
+                for outcome in parallel(delayed(execute_task)(task) for task in list(pending.values())):
+                    pending.pop(outcome.run_id, None)
+                    on_done(outcome)
+            except TerminatedWorkerError as exc:
+                self.crashes.append(str(exc).split(".")[0])
+                if len(self.crashes) >= self.max_crashes:
+                    return
+
+
+class DaskExecutor(Executor):
+    """Runs on a ``dask.distributed`` cluster (``address``), or a local one with ``n_jobs`` worker
+    processes. Dask resubmits a task whose worker died; its claim then resumes the run."""
+
+    name = "dask"
+
+    def __init__(self, n_jobs: int, address: str | None = None):
+        self.n_jobs, self.address = n_jobs, address
+
+    def run(self, tasks: list[RunTask], on_done: Callable[[RunOutcome], None]) -> None:
+        from dask.distributed import Client, LocalCluster, as_completed
+
+        cluster = None if self.address else LocalCluster(n_workers=self.n_jobs, threads_per_worker=1,
+                                                        processes=True, dashboard_address=None)
+        with Client(self.address or cluster) as client:
+            futures = client.map(execute_task, tasks, pure=False)
+            for future in as_completed(futures):
+                on_done(future.result())
+        if cluster is not None:
+            cluster.close()
 
 
 def make_executor(backend: str, n_jobs: int = 1, address: str | None = None) -> Executor:
-    if backend == "inline" or n_jobs == 1 and backend != "dask":
-        return InlineExecutor()
-    raise ValueError(f"executor backend {backend!r} is not available")
+    """``dask`` -> DaskExecutor; otherwise one job runs inline and several in loky workers."""
+    if backend == "dask":
+        return DaskExecutor(n_jobs, address)
+    return InlineExecutor() if n_jobs == 1 else LokyExecutor(n_jobs)

@@ -68,14 +68,15 @@ class PlannedRun:
         return f"{self.trial.name}/repeat_{self.repeat}"
 
 
+def plan_trial(trial: ResolvedTrial, root_seed: int, seeds: str, folder: Path) -> list[PlannedRun]:
+    """The repeats of one trial, with seeds and run folders under ``folder``."""
+    digest = config_hash(trial.config)
+    return [PlannedRun(trial, repeat, run_seed(root_seed, repeat, digest, seeds), digest,
+                       folder / safe_name(trial.name) / f"repeat_{repeat}") for repeat in range(trial.repeat)]
+
+
 def plan_runs(experiment: ResolvedExperiment, folder_name: str | None = None) -> list[PlannedRun]:
     """Every run of the experiment, trials in file order, repeats 0..n-1."""
     settings = experiment.settings
     root = Path(settings.base_dir) / safe_name(folder_name or settings.name)
-    runs = []
-    for trial in experiment.trials:
-        digest = config_hash(trial.config)
-        for repeat in range(trial.repeat):
-            runs.append(PlannedRun(trial, repeat, run_seed(settings.seed, repeat, digest, settings.seeds), digest,
-                                   root / safe_name(trial.name) / f"repeat_{repeat}"))
-    return runs
+    return [run for trial in experiment.trials for run in plan_trial(trial, settings.seed, settings.seeds, root)]

@@ -63,6 +63,9 @@ def print_summary(result, out: TextIO | None = None) -> None:
     print(f"more:        python main.py show {name} | status {name} | export {name} --csv {name}.csv", file=out)
     for outcome in result.failed:
         print(f"FAILED {outcome.label}: {outcome.error}", file=out)
+    if result.unfinished:
+        print(f"{len(result.unfinished)} run(s) did not finish ({', '.join(result.unfinished[:5])}"
+              f"{', ...' if len(result.unfinished) > 5 else ''}); run the same command again to resume them", file=out)
 
 
 def cmd_show(name: str, db: str | None, as_json: bool, top: int | None, metric: str | None,
@@ -81,6 +84,7 @@ def cmd_show(name: str, db: str | None, as_json: bool, top: int | None, metric: 
                                               f"{', '.join(table.summary_columns)}", "--metric"))
         frame = analysis.summarize(record, by="trial", metrics=metrics, db=store) if metrics else None
         best = analysis.top_runs(record, metric=metric, n=top, db=store) if top else None
+        fronts = search_fronts(record, store)
     finally:
         store.close()
     if as_json:
@@ -88,6 +92,9 @@ def cmd_show(name: str, db: str | None, as_json: bool, top: int | None, metric: 
                     "trials": frame.to_dict(orient="records") if frame is not None else []}
         if best is not None:
             document["top"] = best.to_dict(orient="records")
+        if fronts:
+            document["searches"] = {name: {"objectives": objectives, "front": front.to_dict(orient="records")}
+                                    for name, (objectives, front) in fronts.items()}
         emit_json(document, out)
         return 0
     print(f"{record.name} (version {record.version}): mean ± std over COMPLETED repeats", file=out)
@@ -97,7 +104,32 @@ def cmd_show(name: str, db: str | None, as_json: bool, top: int | None, metric: 
     if best is not None:
         print(f"\ntop {top} runs by {metric}:", file=out)
         print(best.to_string(index=False), file=out)
+    for name, (objectives, front) in fronts.items():
+        goal = ", ".join(f"{o.get('direction', 'maximize')} {o['metric']}" for o in objectives)
+        title = "best point" if len(objectives) == 1 else f"Pareto front ({len(front)} points)"
+        print(f"\nsearch {name} ({goal}): {title}", file=out)
+        columns = ["trial"] + [c for o in objectives for c in (f"{o['metric']}_mean", f"{o['metric']}_n")]
+        print(front[columns].to_string(index=False) if len(front) else "  no completed point yet", file=out)
     return 0
+
+
+def search_fronts(record, store) -> dict:
+    """Search entries of the experiment's trials.yaml -> (objectives, Pareto front or best point)."""
+    import analysis
+    from settings.sweep import search_objectives
+
+    fronts = {}
+    for trial in record.files.get("trials", []):
+        search = trial.get("search")
+        if search:
+            objectives = search_objectives(search)
+            try:
+                front = analysis.pareto_front(record, trial["name"], objectives, db=store)
+            except ValueError:  # an objective metric no run has produced yet
+                front = None
+            if front is not None:
+                fronts[trial["name"]] = (objectives, front)
+    return fronts
 
 
 def cmd_export(name: str, path: str, per_run: bool, db: str | None, out: TextIO | None = None) -> int:

@@ -2,26 +2,29 @@
 
 The parent process alone creates/migrates the schema, opens the experiment version, writes the
 trials (with their params) and the run rows (PENDING), marks dead runs STALE, mirrors trials to
-MLflow, then hands the runs that still need work to an executor. Running the same command again
+MLflow, then hands the runs that still need work to an executor, and drives model-based
+searches (each sampled point becomes a trial like any other). Running the same command again
 executes only what is not COMPLETED.
 """
 from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, TextIO
+from typing import Any, Callable, TextIO
 
-from experiment.executors import Executor, make_executor
-from experiment.plan import PlannedRun, plan_runs, safe_name
-from experiment.store import (ExperimentRecord, NewRun, RunRecord, RunStatus, SQLStore, environment_capsule)
+from experiment.executors import Executor, InlineExecutor, make_executor
+from experiment.plan import PlannedRun, plan_trial, safe_name
+from experiment.store import ExperimentRecord, NewRun, RunRecord, RunStatus, SQLStore, environment_capsule
 from experiment.worker import MLflowTarget, RunOutcome, RunTask
-from settings.experiment_files import FILE_NAMES
-from settings.resolve import ResolvedExperiment
+from settings.experiment_files import FILE_NAMES, TrialSettings
+from settings.resolve import ResolvedExperiment, ResolvedTrial
 from tools.devices import available_cores
+from tools.processes import process_is_dead
 
 
 @dataclass
@@ -32,6 +35,7 @@ class SessionResult:
     outcomes: list[RunOutcome] = field(default_factory=list)
     skipped: dict[str, int] = field(default_factory=dict)
     mlflow_uri: str | None = None
+    unfinished: list[str] = field(default_factory=list)  # neither COMPLETED nor FAILED by this session
 
     @property
     def failed(self) -> list[RunOutcome]:
@@ -39,11 +43,15 @@ class SessionResult:
 
     @property
     def exit_code(self) -> int:
-        return 3 if self.failed else 0
+        return 3 if self.failed or self.unfinished else 0
 
 
 def experiment_folder_name(name: str, version: int) -> str:
     return safe_name(name) if version == 1 else f"{safe_name(name)}_v{version}"
+
+
+def mlflow_experiment_name(experiment: ExperimentRecord) -> str:
+    return experiment.name if experiment.version == 1 else f"{experiment.name}_v{experiment.version}"
 
 
 def copy_config_files(source: Path, target: Path) -> None:
@@ -56,121 +64,16 @@ def copy_config_files(source: Path, target: Path) -> None:
             shutil.copyfile(source / name, target / name)
 
 
-def needs_work(run: RunRecord, max_retries: int, retry_failed: bool) -> str | None:
-    """Why a run is (re)executed, or None to skip it."""
+def needs_work(run: RunRecord, max_retries: int, retry_failed: bool) -> bool:
+    """PENDING, INTERRUPTED and STALE runs run (again); FAILED ones up to ``max_retries`` retries."""
     if run.status in (RunStatus.PENDING, RunStatus.INTERRUPTED, RunStatus.STALE):
-        return run.status.value
-    if run.status == RunStatus.FAILED and (retry_failed or run.attempts <= max_retries):
-        return run.status.value
-    return None
+        return True
+    return run.status == RunStatus.FAILED and (retry_failed or run.attempts <= max_retries)
 
 
-def _threads_per_worker(executor: Executor, env_threads: int | None) -> int | None:
-    if env_threads:
-        return env_threads
-    if executor.n_jobs > 1:
-        return max(1, available_cores() // executor.n_jobs)
-    return None
-
-
-def run_experiment(resolved: ResolvedExperiment, *, db_url: str | None = None, fresh: bool = False,
-                   n_jobs: int | None = None, progress: bool = True, retry_failed: bool = False,
-                   mlflow: bool | None = None, out: TextIO | None = None,
-                   on_outcome: Callable[[RunOutcome], None] | None = None) -> SessionResult:
-    out = out or sys.stdout
-    settings = resolved.settings
-    db_url = db_url or settings.db_url
-    executor = make_executor(settings.executor.backend, n_jobs or settings.executor.n_jobs, settings.executor.address)
-    store = SQLStore.create(db_url)  # the parent alone creates or migrates the schema
-    try:
-        raw = json_safe({"experiment": dataclasses.asdict(settings), "config": resolved.files.config,
-                         "env": resolved.files.env, "trials": [dataclasses.asdict(t) for t in resolved.files.trials]})
-        experiment = store.open_experiment(settings.name, settings.desc, settings.seed, str(resolved.folder),
-                                           raw, environment_capsule(), fresh=fresh)
-        folder = experiment_folder_name(settings.name, experiment.version)
-        run_root = Path(settings.base_dir) / folder
-        copy_config_files(resolved.folder, run_root / "config")
-        planned = plan_runs(resolved, folder)
-        trial_ids = {}
-        for trial in resolved.trials:
-            record = store.upsert_trial(experiment.id, trial.name, trial.config, planned_hash(planned, trial.name),
-                                        trial.sweep_point, trial.info, trial.group)
-            trial_ids[trial.name] = record.id
-        records = store.ensure_runs(experiment.id, [
-            NewRun(trial_ids[p.trial.name], p.config_hash, p.repeat, p.seed, str(p.output_dir)) for p in planned])
-        stale = store.mark_stale(experiment.id, 2 * settings.heartbeat_s)
-        if stale:
-            records = [store.run(r.id) for r in records]
-        result = SessionResult(experiment, db_url, run_root)
-        todo: list[tuple[PlannedRun, RunRecord]] = []
-        for plan, record in zip(planned, records):
-            if needs_work(record, settings.max_retries, retry_failed):
-                todo.append((plan, record))
-            else:
-                result.skipped[record.status.value] = result.skipped.get(record.status.value, 0) + 1
-        print(f"experiment {settings.name} (version {experiment.version}): {len(resolved.trials)} trial(s), "
-              f"{len(planned)} run(s); {len(todo)} to run", file=out)
-        for status, count in sorted(result.skipped.items()):
-            print(f"  skipping {count} {status.lower()} run(s)" + (
-                " (use --retry-failed to run them again)" if status == "FAILED" else ""), file=out)
-        if stale:
-            print(f"  {len(stale)} run(s) had lost their heartbeat (STALE): re-queued", file=out)
-        use_mlflow = settings.mlflow.enabled if mlflow is None else mlflow
-        parents = {}
-        if use_mlflow and todo:
-            from experiment.mlflow_mirror import ensure_parent_runs
-
-            logging.getLogger("mlflow").setLevel(logging.WARNING)  # no schema-migration chatter
-            result.mlflow_uri = settings.mlflow_uri
-            ensure_sqlite_folder(result.mlflow_uri)
-            parents = ensure_parent_runs(result.mlflow_uri, mlflow_experiment_name(experiment),
-                                         {t.name: t.config for t in resolved.trials})
-        elif use_mlflow:
-            result.mlflow_uri = settings.mlflow_uri
-        threads = _threads_per_worker(executor, None)
-        tasks = [RunTask(db_url, record.id, plan.label, plan.trial.config, plan.seed, str(plan.output_dir),
-                         {"experiment": settings.name, "version": experiment.version, "trial": plan.trial.name,
-                          "repeat": plan.repeat, "seed": plan.seed, "config_hash": plan.config_hash,
-                          "run_id": record.id, "db": db_url},
-                         settings.heartbeat_s,
-                         MLflowTarget(result.mlflow_uri, mlflow_experiment_name(experiment), parents[plan.trial.name],
-                                      f"{plan.trial.name}/repeat_{plan.repeat}") if parents else None,
-                         progress and executor.n_jobs == 1, plan.trial.config["env"].get("threads") or threads)
-                 for plan, record in todo]
-
-        def done(outcome: RunOutcome) -> None:
-            result.outcomes.append(outcome)
-            print(describe_outcome(outcome), file=out, flush=True)
-            if on_outcome is not None:
-                on_outcome(outcome)
-
-        executor.run(tasks, done)
-        return result
-    finally:
-        store.close()
-
-
-def planned_hash(planned: list[PlannedRun], trial: str) -> str:
-    return next(p.config_hash for p in planned if p.trial.name == trial)
-
-
-def mlflow_experiment_name(experiment: ExperimentRecord) -> str:
-    return experiment.name if experiment.version == 1 else f"{experiment.name}_v{experiment.version}"
-
-
-def ensure_sqlite_folder(url: str) -> None:
-    if url.startswith("sqlite:///"):
-        Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-
-
-def describe_outcome(outcome: RunOutcome) -> str:
-    if outcome.status == "SKIPPED":
-        return f"skipped {outcome.label}: another worker claimed it"
-    if outcome.status == RunStatus.FAILED.value:
-        return f"FAILED {outcome.label} after {outcome.seconds:.1f}s: {outcome.error}"
-    shown = ", ".join(f"{k} {outcome.final[k]:.4g}" for k in ("train_acc", "val_acc", "test_acc")
-                      if k in outcome.final)
-    return f"done {outcome.label} in {outcome.seconds:.1f}s: {shown}"
+def threads_per_run(executor: Executor, env_threads: int | None) -> int:
+    """env.yaml's ``threads``, or (``null``) an equal share of the cores per worker."""
+    return env_threads or max(1, available_cores() // executor.n_jobs)
 
 
 def json_safe(value: object) -> object:
@@ -180,3 +83,227 @@ def json_safe(value: object) -> object:
     if isinstance(value, (list, tuple)):
         return [json_safe(v) for v in value]
     return value
+
+
+def ensure_sqlite_folder(url: str) -> None:
+    if url.startswith("sqlite:///"):
+        Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+
+
+class ExperimentSession:
+    """One ``run`` command: owns the store connection of the parent process."""
+
+    def __init__(self, resolved: ResolvedExperiment, *, db_url: str | None = None, fresh: bool = False,
+                 n_jobs: int | None = None, progress: bool = True, retry_failed: bool = False,
+                 mlflow: bool | None = None, out: TextIO | None = None):
+        self.resolved, self.settings = resolved, resolved.settings
+        self.db_url = db_url or self.settings.db_url
+        self.fresh, self.progress, self.retry_failed, self.out = fresh, progress, retry_failed, out or sys.stdout
+        self.executor = make_executor(self.settings.executor.backend, n_jobs or self.settings.executor.n_jobs,
+                                      self.settings.executor.address)
+        self.use_mlflow = self.settings.mlflow.enabled if mlflow is None else mlflow
+        self.extra_callbacks: dict[str, Any] = {}  # trial name -> live callback (inline executor only)
+        self.parents: dict[str, str] = {}
+        self.bar = None
+
+    @property
+    def root_seed(self) -> int:
+        return self.settings.seed
+
+    # --- recording the plan ------------------------------------------------------------------
+    def open(self) -> None:
+        self.store = SQLStore.create(self.db_url)  # the parent alone creates or migrates the schema
+        files = self.resolved.files
+        raw = json_safe({"experiment": dataclasses.asdict(self.settings), "config": files.config,
+                         "env": files.env, "trials": [dataclasses.asdict(t) for t in files.trials]})
+        self.experiment = self.store.open_experiment(self.settings.name, self.settings.desc, self.settings.seed,
+                                                     str(self.resolved.folder), raw, environment_capsule(),
+                                                     fresh=self.fresh)
+        self.run_root = Path(self.settings.base_dir) / experiment_folder_name(self.settings.name,
+                                                                              self.experiment.version)
+        copy_config_files(self.resolved.folder, self.run_root / "config")
+        self.result = SessionResult(self.experiment, self.db_url, self.run_root)
+        if self.use_mlflow:
+            self.result.mlflow_uri = self.settings.mlflow_uri
+
+    def record(self, trials: list[ResolvedTrial]) -> list[tuple[PlannedRun, RunRecord]]:
+        """Write trials and their runs (idempotent); return every run with its current record."""
+        planned: list[PlannedRun] = []
+        new_runs: list[NewRun] = []
+        for trial in trials:
+            runs = plan_trial(trial, self.settings.seed, self.settings.seeds, self.run_root)
+            record = self.store.upsert_trial(self.experiment.id, trial.name, trial.config, runs[0].config_hash,
+                                             trial.sweep_point, trial.info, trial.group)
+            planned += runs
+            new_runs += [NewRun(record.id, p.config_hash, p.repeat, p.seed, str(p.output_dir)) for p in runs]
+        return list(zip(planned, self.store.ensure_runs(self.experiment.id, new_runs)))
+
+    def tasks(self, pairs: list[tuple[PlannedRun, RunRecord]]) -> list[RunTask]:
+        if self.use_mlflow and pairs:
+            self.mirror_trials({p.trial.name: p.trial.config for p, _ in pairs})
+        executor, info = self.executor, {"experiment": self.settings.name, "version": self.experiment.version,
+                                         "db": self.db_url}
+        return [RunTask(self.db_url, self.experiment.id, record.id, plan.label, plan.trial.config, plan.seed,
+                        str(plan.output_dir),
+                        {**info, "trial": plan.trial.name, "repeat": plan.repeat, "seed": plan.seed,
+                         "config_hash": plan.config_hash, "run_id": record.id},
+                        self.settings.heartbeat_s,
+                        MLflowTarget(self.result.mlflow_uri, mlflow_experiment_name(self.experiment),
+                                     self.parents[plan.trial.name], f"{plan.trial.name}/repeat_{plan.repeat}")
+                        if self.use_mlflow else None,
+                        self.progress and executor.n_jobs == 1,
+                        threads_per_run(executor, plan.trial.config["env"]["threads"]))
+                for plan, record in pairs]
+
+    def mirror_trials(self, configs: dict[str, dict]) -> None:
+        missing = {name: config for name, config in configs.items() if name not in self.parents}
+        if not missing:
+            return
+        from experiment.mlflow_mirror import ensure_parent_runs
+
+        logging.getLogger("mlflow").setLevel(logging.WARNING)  # no schema-migration chatter
+        ensure_sqlite_folder(self.result.mlflow_uri)
+        self.parents.update(ensure_parent_runs(self.result.mlflow_uri, mlflow_experiment_name(self.experiment),
+                                               missing))
+
+    def todo(self, pairs: list[tuple[PlannedRun, RunRecord]]) -> list[tuple[PlannedRun, RunRecord]]:
+        keep = []
+        for plan, record in pairs:
+            if needs_work(record, self.settings.max_retries, self.retry_failed):
+                keep.append((plan, record))
+            else:
+                self.result.skipped[record.status.value] = self.result.skipped.get(record.status.value, 0) + 1
+        return keep
+
+    # --- executing -------------------------------------------------------------------------
+    def on_done(self, outcome: RunOutcome) -> None:
+        self.result.outcomes.append(outcome)
+        line = describe_outcome(outcome)
+        if self.bar is not None:
+            self.bar.write(line, file=self.out)
+            self.bar.update(1)
+            self.bar.set_postfix(failed=len(self.result.failed), refresh=True)
+        else:
+            print(line, file=self.out, flush=True)
+
+    def execute(self, tasks: list[RunTask]) -> None:
+        if not tasks:
+            return
+        if isinstance(self.executor, InlineExecutor):
+            self.executor.callbacks_for = lambda task: [cb for name, cb in self.extra_callbacks.items()
+                                                        if task.label.rsplit("/", 1)[0] == name]
+        if self.bar is not None:
+            self.bar.total += len(tasks)
+            self.bar.refresh()
+        self.executor.run(tasks, self.on_done)
+        finished = {o.run_id for o in self.result.outcomes if o.status != "SKIPPED"}
+        self.result.unfinished += [t.label for t in tasks if t.run_id not in finished]
+
+    def run(self) -> SessionResult:
+        self.open()
+        try:
+            pairs = self.record(self.resolved.trials)
+            stale = self.store.mark_stale(self.experiment.id, 2 * self.settings.heartbeat_s, process_is_dead)
+            if stale:
+                pairs = [(plan, self.store.run(record.id)) for plan, record in pairs]
+            todo = self.todo(pairs)
+            searches = self.resolved.searches
+            print(f"experiment {self.settings.name} (version {self.experiment.version}): "
+                  f"{len(self.resolved.trials)} trial(s), {len(pairs)} run(s); {len(todo)} to run"
+                  + (f"; {len(searches)} search(es)" if searches else ""), file=self.out)
+            for status, count in sorted(self.result.skipped.items()):
+                print(f"  skipping {count} {status.lower()} run(s)"
+                      + (" (use --retry-failed to run them again)" if status == "FAILED" else ""), file=self.out)
+            if stale:
+                print(f"  {len(stale)} run(s) had lost their worker (STALE): resumed from their last checkpoint",
+                      file=self.out)
+            self.bar = overall_bar(self.progress, self.executor)
+            try:
+                self.execute(self.tasks(todo))
+                for entry in searches:
+                    self.search(entry)
+            finally:
+                if self.bar is not None:
+                    self.bar.close()
+            for crash in getattr(self.executor, "crashes", []):
+                print(f"a worker process died ({crash}); the runs it took down were resumed", file=self.out)
+            return self.result
+        finally:
+            self.store.close()
+
+    # --- model-based search ------------------------------------------------------------------
+    def search(self, entry: TrialSettings) -> None:
+        from experiment.search import run_search
+
+        leftovers = [(plan, record) for plan, record in self.search_points(entry.name)
+                     if needs_work(record, self.settings.max_retries, self.retry_failed)]
+        self.execute(self.tasks(leftovers))
+        run_search(entry, self, self.executor, lambda trials: self.tasks(self.todo(self.record(trials))))
+
+    def search_points(self, group: str) -> list[tuple[PlannedRun, RunRecord]]:
+        """The runs of the points a search already sampled (from the database)."""
+        trials = {t.id: t for t in self.store.trials(self.experiment.id) if t.group_name == group}
+        pairs = []
+        for record in self.store.runs(self.experiment.id):
+            trial = trials.get(record.trial_id)
+            if trial is not None:
+                resolved = ResolvedTrial(trial.name, trial.config, 0, trial.info, trial.sweep_point, group)
+                pairs.append((PlannedRun(resolved, record.repeat, record.seed, record.config_hash,
+                                         Path(record.output_dir)), record))
+        return pairs
+
+    def finished_points(self, group: str) -> dict[str, tuple[dict, list[float] | None]]:
+        from settings.sweep import search_objectives
+
+        entry = next(e for e in self.resolved.searches if e.name == group)
+        objectives = search_objectives(entry.search)
+        points = {}
+        for trial in self.store.trials(self.experiment.id):
+            if trial.group_name == group:
+                points[trial.name] = (trial.sweep_point or {}, self.objective_values(trial.name, objectives))
+        return points
+
+    def add_search_point(self, entry: TrialSettings, name: str, values: dict) -> ResolvedTrial:
+        settings = {**(entry.settings or {}), **values}
+        repeat = entry.repeat or self.settings.repeat
+        return self.resolved.resolve_point(name, settings, values, repeat, entry.name, entry.info)
+
+    def objective_values(self, trial_name: str, objectives: list[dict]) -> list[float] | None:
+        """Objective metrics averaged over the trial's COMPLETED runs; None if any is missing."""
+        trial = next((t for t in self.store.trials(self.experiment.id) if t.name == trial_name), None)
+        if trial is None:
+            return None
+        run_ids = {r.id for r in self.store.runs(self.experiment.id, [RunStatus.COMPLETED]) if r.trial_id == trial.id}
+        values = []
+        for objective in objectives:
+            found = [v for r, k, v in self.store.summaries(self.experiment.id)
+                     if r in run_ids and k == objective["metric"] and not math.isnan(v)]
+            if not found:
+                return None
+            values.append(sum(found) / len(found))
+        return values
+
+
+def run_experiment(resolved: ResolvedExperiment, **options: Any) -> SessionResult:
+    """Record and run every trial (and search) of ``resolved``; see ExperimentSession."""
+    return ExperimentSession(resolved, **options).run()
+
+
+def overall_bar(progress: bool, executor: Executor):
+    """One bar over the runs of this session (runs done / total, failures, ETA); None when off."""
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=0, desc=f"runs ({executor.name} x{executor.n_jobs})", unit="run", dynamic_ncols=True,
+                position=0, disable=None)
+
+
+def describe_outcome(outcome: RunOutcome) -> str:
+    if outcome.status == "SKIPPED":
+        return f"skipped {outcome.label}: {outcome.error}"
+    if outcome.status == RunStatus.FAILED.value:
+        return f"FAILED {outcome.label} after {outcome.seconds:.1f}s: {outcome.error}"
+    shown = ", ".join(f"{k} {outcome.final[k]:.4g}" for k in ("train_acc", "val_acc", "test_acc")
+                      if k in outcome.final)
+    return f"done {outcome.label} in {outcome.seconds:.1f}s: {shown}"

@@ -11,6 +11,7 @@ import hashlib
 import os
 import resource
 import socket
+import threading
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ class RunTask:
     """Everything a worker needs to execute one run (picklable)."""
 
     db_url: str
+    experiment_id: int
     run_id: int
     label: str  # "trial/repeat_k"
     config: dict
@@ -87,25 +89,45 @@ def _resume_point(store: SQLStore, run_id: int, output_dir: Path) -> Path | None
     return None
 
 
-def execute_task(task: RunTask) -> RunOutcome:
-    """Claim and run ``task``; an exception in the run is recorded, never raised (interrupts are)."""
+def claim(store: SQLStore, task: RunTask):
+    """Claim the run; a run left RUNNING by a dead worker (a crashed local process, or a cluster
+    worker whose heartbeat stopped) is marked STALE and claimed, waiting at most two heartbeats."""
+    from tools.processes import process_is_dead
+
+    attempt = store.claim_run(task.run_id, socket.gethostname(), os.getpid())
+    deadline = time.monotonic() + 2 * task.heartbeat_s + 1
+    while attempt is None and store.run(task.run_id).status == RunStatus.RUNNING and time.monotonic() < deadline:
+        if task.run_id in store.mark_stale(task.experiment_id, 2 * task.heartbeat_s, process_is_dead):
+            attempt = store.claim_run(task.run_id, socket.gethostname(), os.getpid())
+        else:
+            time.sleep(min(1.0, task.heartbeat_s / 2))
+    return attempt
+
+
+def execute_task(task: RunTask, extra_callbacks: list | tuple = ()) -> RunOutcome:
+    """Claim and run ``task``; an exception in the run is recorded, never raised (interrupts are).
+    ``extra_callbacks`` are live objects, so only the inline executor passes any."""
     from experiment.runner import execute_run
     from tools.devices import set_threads
+    from tools.signals import install_sigterm_handler
 
+    if threading.current_thread() is threading.main_thread():
+        install_sigterm_handler()  # a terminated worker records its run as INTERRUPTED
     if task.threads:
         set_threads(task.threads)
     store = SQLStore(task.db_url)
     try:
-        attempt = store.claim_run(task.run_id, socket.gethostname(), os.getpid())
+        attempt = claim(store, task)
         if attempt is None:
-            return RunOutcome(task.run_id, task.label, "SKIPPED")
+            return RunOutcome(task.run_id, task.label, "SKIPPED",
+                              error=f"already {store.run(task.run_id).status.value} (claimed elsewhere)")
         output_dir = Path(task.output_dir)
         resume = _resume_point(store, task.run_id, output_dir)
         if resume is None:
             store.delete_metrics_after(task.run_id, -1)  # a fresh start forgets partial attempts
             for stale in (output_dir / "checkpoints").glob("*.pt"):
                 stale.unlink()
-        callbacks = [DBLogger(store, task.run_id)]
+        callbacks = [DBLogger(store, task.run_id), *extra_callbacks]
         if task.mlflow is not None:
             from experiment.mlflow_mirror import MLflowCallback
             from settings.paths import flatten

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from settings.schema import NonNegativeInt, PositiveFloat, PositiveInt
+from settings.schema import PositiveFloat, PositiveInt
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,9 @@ class Env:
         v_0: PSP normalisation; ``null`` lets a kernel compute it from its time constants.
         device: ``cpu``, ``cuda``, ``cuda:1``, ``mps`` or ``auto`` (GPU when present).
         dtype: floating point precision of the simulation.
-        threads: torch intra-op threads per run (``null``: as many as the executor allows).
+        threads: torch intra-op threads per run. 1 (the default) keeps a run's results bitwise
+            identical whichever executor runs it (float sums depend on the thread count);
+            ``null`` gives each run an equal share of the cores (all of them when inline).
     """
 
     T: PositiveInt = 100
@@ -33,7 +35,7 @@ class Env:
     v_0: float | None = None
     device: str = "cpu"
     dtype: Literal["float32", "float64"] = "float32"
-    threads: NonNegativeInt | None = None
+    threads: PositiveInt | None = 1
 
 
 ENV_KEYS = tuple(Env.__dataclass_fields__)

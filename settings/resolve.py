@@ -8,12 +8,12 @@ from typing import Any
 
 from settings.env import Env
 from settings.errors import ConfigError, ConfigIssue
-from settings.experiment_files import ExperimentFiles, ExperimentSettings, read_experiment_files
+from settings.experiment_files import ExperimentFiles, ExperimentSettings, TrialSettings, read_experiment_files
 from settings.paths import deep_merge, parse_path, set_path
 from settings.registries import PIPELINES
 from settings.registry import Registry
 from settings.schema import validate, validate_fields
-from settings.sweep import expand_trial
+from settings.sweep import expand_trial, search_probe
 from settings.yaml_io import parse_scalar
 
 
@@ -61,6 +61,14 @@ class ResolvedExperiment:
     settings: ExperimentSettings
     trials: list[ResolvedTrial]
     files: ExperimentFiles
+    overrides: tuple[Override, ...] = ()  # --set on config/env, applied to every trial
+    searches: tuple[TrialSettings, ...] = ()  # model-based searches, sampled while the experiment runs
+
+    def resolve_point(self, name: str, settings: dict, values: dict, repeat: int, group: str,
+                      info: dict | None = None) -> ResolvedTrial:
+        """A trial for a point sampled during a search, validated like every other trial."""
+        config = resolve_config(self.files.config, self.files.env, settings, list(self.overrides))
+        return ResolvedTrial(name, config, repeat, info, values, group)
 
 
 def resolve_config(config: dict, env: dict, settings: dict | None = None,
@@ -108,6 +116,7 @@ def resolve_experiment(folder: str | Path, set_args: list[str] = (), only: list[
                                           f"{', '.join(names)}", "--trial"))
     issues: list[ConfigIssue] = []
     trials: list[ResolvedTrial] = []
+    searches: list[TrialSettings] = []
     seen: dict[str, str] = {}
     for trial in files.trials:
         if only and trial.name not in only:
@@ -117,6 +126,14 @@ def resolve_experiment(folder: str | Path, set_args: list[str] = (), only: list[
             points = expand_trial(trial, files.experiment.seed)
         except ConfigError as exc:
             issues.extend(exc.located(f"trials.yaml ({trial.name})").issues)
+            continue
+        if not points and trial.search is not None:  # model-based search: probe its space now
+            try:
+                probe = search_probe(trial)
+                resolve_config(files.config, files.env, probe.settings, config_overrides, root)
+                searches.append(trial)
+            except ConfigError as exc:
+                issues.extend(exc.located(f"trials.yaml ({trial.name})").issues)
             continue
         for point in points:
             where = f"trial {point.name!r}"
@@ -134,7 +151,7 @@ def resolve_experiment(folder: str | Path, set_args: list[str] = (), only: list[
                                         trial.name if point.values else None))
     if issues:
         raise ConfigError(_dedupe(issues))
-    return ResolvedExperiment(files.folder, files.experiment, trials, files)
+    return ResolvedExperiment(files.folder, files.experiment, trials, files, tuple(config_overrides), tuple(searches))
 
 
 def _dedupe(issues: list[ConfigIssue]) -> list[ConfigIssue]:

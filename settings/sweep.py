@@ -194,6 +194,59 @@ def expand_random(name: str, search: dict, base: dict | None, root_seed: int) ->
     return points
 
 
+OBJECTIVE_DIRECTIONS = ("maximize", "minimize")
+PRUNERS = ("none", "median")
+
+
+def check_search(search: dict) -> None:
+    """The parts of a ``search:`` block that do not depend on the model config."""
+    n = search.get("n_trials")
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ConfigError(ConfigIssue("search.n_trials", f"must be an integer >= 1, got {format_value(n)}"))
+    params = search.get("params")
+    if not isinstance(params, dict) or not params:
+        raise ConfigError(ConfigIssue("search.params", f"must map paths to distributions, got {format_value(params)}"))
+    for key, spec in params.items():
+        _paths(key, f"search.params.{key}")
+        if not isinstance(spec, dict) or len(spec) != 1:
+            raise ConfigError(ConfigIssue(f"search.params.{key}", f"must be one of {{{', '.join(DISTRIBUTIONS)}: ...}}, "
+                                                                  f"got {format_value(spec)}"))
+        (kind, args), = spec.items()
+        check_distribution(kind, args, f"search.params.{key}")
+    allowed = {"method", "n_trials", "params", "objectives", "pruner", "seed"}
+    for key in search:
+        if key not in allowed:
+            raise ConfigError(ConfigIssue(f"search.{key}", f"is not a search setting; allowed: {', '.join(sorted(allowed))}"))
+    for i, objective in enumerate(search_objectives(search)):
+        where = f"search.objectives[{i}]"
+        if not isinstance(objective.get("metric"), str):
+            raise ConfigError(ConfigIssue(where, f"needs metric: <summary key>, got {format_value(objective)}"))
+        if objective.get("direction", "maximize") not in OBJECTIVE_DIRECTIONS:
+            raise ConfigError(ConfigIssue(f"{where}.direction", f"must be one of {', '.join(OBJECTIVE_DIRECTIONS)}, "
+                                                                f"got {format_value(objective.get('direction'))}"))
+    if search.get("pruner", "none") not in PRUNERS:
+        raise ConfigError(ConfigIssue("search.pruner", f"must be one of {', '.join(PRUNERS)}, got "
+                                                       f"{format_value(search.get('pruner'))}"))
+
+
+def search_objectives(search: dict) -> list[dict]:
+    """``objectives`` of a search, default: maximise ``best_val_acc``."""
+    objectives = search.get("objectives", [{"metric": "best_val_acc", "direction": "maximize"}])
+    if not isinstance(objectives, list) or not objectives:
+        raise ConfigError(ConfigIssue("search.objectives", f"must be a non-empty list, got {format_value(objectives)}"))
+    return [o if isinstance(o, dict) else {"metric": o} for o in objectives]
+
+
+def search_probe(trial: Any) -> SweepPoint:
+    """One point inside a model-based search's space (lower bounds, first choices) to validate it."""
+    check_search(trial.search)
+    values = {}
+    for key, spec in trial.search["params"].items():
+        (kind, args), = spec.items()
+        values[key] = args[0]
+    return SweepPoint(f"{trial.name}-probe", _settings(trial.settings, values), values)
+
+
 def expand_trial(trial: Any, root_seed: int) -> list[SweepPoint]:
     """The points of one trials.yaml entry (a plain trial is one point with no values).
 
@@ -211,6 +264,7 @@ def expand_trial(trial: Any, root_seed: int) -> list[SweepPoint]:
             raise ConfigError(ConfigIssue("search.method", f"must be one of {', '.join(SEARCH_METHODS)}, got "
                                           f"{format_value(method)}"))
         if method == "random":
+            check_search(search)
             return expand_random(trial.name, search, trial.settings, root_seed)
         return []
     return [SweepPoint(trial.name, dict(trial.settings or {}), {})]

@@ -13,7 +13,7 @@ import enum
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 
 class RunStatus(str, enum.Enum):
@@ -167,8 +167,10 @@ class ExperimentStore(ABC):
         """Record that the worker of a RUNNING run is alive."""
 
     @abstractmethod
-    def mark_stale(self, experiment_id: int, older_than_s: float) -> list[int]:
-        """RUNNING runs without a heartbeat for ``older_than_s`` seconds become STALE; their ids."""
+    def mark_stale(self, experiment_id: int, older_than_s: float,
+                   is_dead: Callable[[str | None, int | None], bool] | None = None) -> list[int]:
+        """RUNNING runs without a heartbeat for ``older_than_s`` seconds, or whose worker
+        ``is_dead(host, pid)`` says is gone, become STALE; their ids."""
 
     @abstractmethod
     def finish_run(self, run_id: int, attempt_id: int, status: RunStatus, summary: dict[str, float] | None = None,

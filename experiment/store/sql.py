@@ -14,7 +14,7 @@ import math
 import os
 from contextlib import contextmanager
 from datetime import timedelta
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from sqlalchemy import bindparam, case, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
@@ -196,19 +196,26 @@ class SQLStore(ExperimentStore):
             conn.execute(update(Run).where(Run.id == run_id, Run.status == RunStatus.RUNNING.value)
                          .values(heartbeat_at=utcnow()))
 
-    def mark_stale(self, experiment_id: int, older_than_s: float) -> list[int]:
+    def mark_stale(self, experiment_id: int, older_than_s: float,
+                   is_dead: Callable[[str | None, int | None], bool] | None = None) -> list[int]:
         cutoff = utcnow() - timedelta(seconds=older_than_s)
         with self._transaction() as conn:
-            stale = conn.execute(select(Run.id, Run.heartbeat_at).where(
-                Run.experiment_id == experiment_id, Run.status == RunStatus.RUNNING.value,
-                or_(Run.heartbeat_at.is_(None), Run.heartbeat_at < cutoff)).order_by(Run.id)).all()
-            for run_id, last_beat in stale:
+            running = conn.execute(select(Run.id, Run.heartbeat_at, Run.host, Run.pid).where(
+                Run.experiment_id == experiment_id, Run.status == RunStatus.RUNNING.value).order_by(Run.id)).all()
+            stale = []
+            for run_id, last_beat, host, pid in running:
+                if last_beat is None or last_beat < cutoff:
+                    reason = f"no heartbeat for more than {older_than_s:g} s"
+                elif is_dead is not None and is_dead(host, pid):
+                    reason = f"its worker process {pid} on {host} is gone"
+                else:
+                    continue
+                stale.append(run_id)
                 conn.execute(update(Run).where(Run.id == run_id).values(
-                    status=RunStatus.STALE.value, error_type="Stale",
-                    error_message=f"no heartbeat for more than {older_than_s:g} s"))
+                    status=RunStatus.STALE.value, error_type="Stale", error_message=reason))
                 conn.execute(update(Attempt).where(Attempt.run_id == run_id, Attempt.finished_at.is_(None))
                              .values(finished_at=last_beat or utcnow(), exit_reason=RunStatus.STALE.value))
-        return [run_id for run_id, _ in stale]
+        return stale
 
     def finish_run(self, run_id: int, attempt_id: int, status: RunStatus, summary: dict[str, float] | None = None,
                    error: ErrorInfo | None = None, peak_rss_mb: float | None = None) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pipeline.callbacks.base import Callback
 from pipeline.state import FitState
+from settings import NonNegativeInt
 from settings.registries import CALLBACKS
 
 
@@ -13,20 +14,21 @@ class ProgressBar(Callback):
     Args:
         leave: keep the finished bar on screen.
         desc: text in front of the bar (default: the run folder's name).
+        position: terminal line of the bar (0 is the session's bar over runs).
     """
 
     order = 90
 
-    def __init__(self, leave: bool = False, desc: str | None = None):
-        self.leave, self.desc = leave, desc
+    def __init__(self, leave: bool = False, desc: str | None = None, position: NonNegativeInt = 1):
+        self.leave, self.desc, self.position = leave, desc, position
         self.bar = None
 
     def on_fit_start(self, state: FitState) -> None:
         from tqdm.auto import tqdm
 
-        desc = self.desc or (state.run_dir.name if state.run_dir is not None else "fit")
+        desc = self.desc or (f"{state.run_dir.parent.name}/{state.run_dir.name}" if state.run_dir is not None else "fit")
         self.bar = tqdm(total=state.epochs, desc=desc, leave=self.leave, unit="epoch", dynamic_ncols=True,
-                        initial=state.resumed_from or 0)
+                        initial=state.resumed_from or 0, position=self.position, disable=None)
 
     def on_epoch_end(self, state: FitState, epoch: int, metrics: dict[str, float]) -> None:
         if self.bar is None:
