@@ -89,6 +89,18 @@ def _resume_point(store: SQLStore, run_id: int, output_dir: Path) -> Path | None
     return None
 
 
+_STORES: dict[str, SQLStore] = {}
+
+
+def worker_store(url: str) -> SQLStore:
+    """One store per database in each worker process, reused across its runs (so SQLAlchemy's
+    compiled-statement cache is warm); never creates or migrates the schema."""
+    store = _STORES.get(url)
+    if store is None:
+        store = _STORES[url] = SQLStore(url)
+    return store
+
+
 def claim(store: SQLStore, task: RunTask):
     """Claim the run; a run left RUNNING by a dead worker (a crashed local process, or a cluster
     worker whose heartbeat stopped) is marked STALE and claimed, waiting at most two heartbeats."""
@@ -115,46 +127,43 @@ def execute_task(task: RunTask, extra_callbacks: list | tuple = ()) -> RunOutcom
         install_sigterm_handler()  # a terminated worker records its run as INTERRUPTED
     if task.threads:
         set_threads(task.threads)
-    store = SQLStore(task.db_url)
-    try:
-        attempt = claim(store, task)
-        if attempt is None:
-            return RunOutcome(task.run_id, task.label, "SKIPPED",
-                              error=f"already {store.run(task.run_id).status.value} (claimed elsewhere)")
-        output_dir = Path(task.output_dir)
-        resume = _resume_point(store, task.run_id, output_dir)
-        if resume is None:
-            store.delete_metrics_after(task.run_id, -1)  # a fresh start forgets partial attempts
-            for stale in (output_dir / "checkpoints").glob("*.pt"):
-                stale.unlink()
-        callbacks = [DBLogger(store, task.run_id), *extra_callbacks]
-        if task.mlflow is not None:
-            from experiment.mlflow_mirror import MLflowCallback
-            from settings.paths import flatten
+    store = worker_store(task.db_url)
+    attempt = claim(store, task)
+    if attempt is None:
+        return RunOutcome(task.run_id, task.label, "SKIPPED",
+                          error=f"already {store.run(task.run_id).status.value} (claimed elsewhere)")
+    output_dir = Path(task.output_dir)
+    resume = _resume_point(store, task.run_id, output_dir)
+    if resume is None:
+        store.delete_metrics_after(task.run_id, -1)  # a fresh start forgets partial attempts
+        for stale in (output_dir / "checkpoints").glob("*.pt"):
+            stale.unlink()
+    callbacks = [DBLogger(store, task.run_id), *extra_callbacks]
+    if task.mlflow is not None:
+        from experiment.mlflow_mirror import MLflowCallback
+        from settings.paths import flatten
 
-            callbacks.append(MLflowCallback(task.mlflow.tracking_uri, task.mlflow.experiment_name,
-                                            task.mlflow.parent_run_id, task.mlflow.run_name,
-                                            flatten(task.config), tags={"spikelab.run_id": str(task.run_id)}))
-        t0 = time.perf_counter()
-        with Heartbeat(store, task.run_id, task.heartbeat_s):
-            try:
-                result = execute_run(task.config, task.seed, output_dir, task.info, callbacks, resume,
-                                     progress=task.progress)
-            except KeyboardInterrupt as exc:
-                store.finish_run(task.run_id, attempt.id, RunStatus.INTERRUPTED, summary={},
-                                 error=ErrorInfo(type(exc).__name__, str(exc) or "interrupted"),
-                                 peak_rss_mb=_peak_rss_mb())
-                raise
-            except Exception as exc:  # the run failed; the sweep goes on
-                store.finish_run(task.run_id, attempt.id, RunStatus.FAILED, summary={},
-                                 error=ErrorInfo(type(exc).__name__, str(exc), traceback.format_exc()[-4000:]),
-                                 peak_rss_mb=_peak_rss_mb())
-                return RunOutcome(task.run_id, task.label, RunStatus.FAILED.value, time.perf_counter() - t0,
-                                  error=f"{type(exc).__name__}: {exc}")
-        _record_artifacts(store, task.run_id, output_dir)
-        store.finish_run(task.run_id, attempt.id, RunStatus.COMPLETED, summary=result.summary,
-                         peak_rss_mb=_peak_rss_mb())
-        final = {k: v for k, v in result.history[-1].items() if k != "epoch"} if result.history else {}
-        return RunOutcome(task.run_id, task.label, RunStatus.COMPLETED.value, time.perf_counter() - t0, final)
-    finally:
-        store.close()
+        callbacks.append(MLflowCallback(task.mlflow.tracking_uri, task.mlflow.experiment_name,
+                                        task.mlflow.parent_run_id, task.mlflow.run_name,
+                                        flatten(task.config), tags={"spikelab.run_id": str(task.run_id)}))
+    t0 = time.perf_counter()
+    with Heartbeat(store, task.run_id, task.heartbeat_s):
+        try:
+            result = execute_run(task.config, task.seed, output_dir, task.info, callbacks, resume,
+                                 progress=task.progress)
+        except KeyboardInterrupt as exc:
+            store.finish_run(task.run_id, attempt.id, RunStatus.INTERRUPTED, summary={},
+                             error=ErrorInfo(type(exc).__name__, str(exc) or "interrupted"),
+                             peak_rss_mb=_peak_rss_mb())
+            raise
+        except Exception as exc:  # the run failed; the sweep goes on
+            store.finish_run(task.run_id, attempt.id, RunStatus.FAILED, summary={},
+                             error=ErrorInfo(type(exc).__name__, str(exc), traceback.format_exc()[-4000:]),
+                             peak_rss_mb=_peak_rss_mb())
+            return RunOutcome(task.run_id, task.label, RunStatus.FAILED.value, time.perf_counter() - t0,
+                              error=f"{type(exc).__name__}: {exc}")
+    _record_artifacts(store, task.run_id, output_dir)
+    store.finish_run(task.run_id, attempt.id, RunStatus.COMPLETED, summary=result.summary,
+                     peak_rss_mb=_peak_rss_mb())
+    final = {k: v for k, v in result.history[-1].items() if k != "epoch"} if result.history else {}
+    return RunOutcome(task.run_id, task.label, RunStatus.COMPLETED.value, time.perf_counter() - t0, final)

@@ -49,6 +49,7 @@ class ModelCheckpoint(Callback):
         self.monitor, self.mode, self.save_best, self.save_last, self.every = monitor, mode, save_best, save_last, every
         self.best: float | None = None
         self.saved: dict[str, Path] = {}
+        self.last_epoch: int | None = None
 
     def folder(self, state: FitState) -> Path | None:
         return None if state.run_dir is None else Path(state.run_dir) / "checkpoints"
@@ -73,14 +74,17 @@ class ModelCheckpoint(Callback):
             self.saved["best"] = folder / "best.pt"
         last_due = epoch % self.every == 0 or epoch == state.epochs or state.should_stop
         if self.save_last and last_due:
-            save_atomic(payload or state.pipeline.checkpoint(state), folder / "last.pt")
-            self.saved["last"] = folder / "last.pt"
+            self._save_last(state, folder, payload)
 
     def on_fit_end(self, state: FitState) -> None:
         folder = self.folder(state)
-        if folder is not None and self.save_last and state.history:
-            save_atomic(state.pipeline.checkpoint(state), folder / "last.pt")
-            self.saved["last"] = folder / "last.pt"
+        if folder is not None and self.save_last and state.history and self.last_epoch != state.epoch:
+            self._save_last(state, folder)
+
+    def _save_last(self, state: FitState, folder: Path, payload: dict | None = None) -> None:
+        save_atomic(payload or state.pipeline.checkpoint(state), folder / "last.pt")
+        self.saved["last"] = folder / "last.pt"
+        self.last_epoch = state.epoch
 
     def state_dict(self) -> dict:
         return {"best": self.best}
