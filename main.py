@@ -99,6 +99,12 @@ def cmd_config(args: argparse.Namespace) -> int:
         if trial.sweep_point:
             print(f"# sweep point: {trial.sweep_point}")
         print(dump_yaml(trial.config))
+    for entry in experiment.searches:
+        search = entry.search
+        print(f"# search {entry.name}: {search.get('method')}, {search['n_trials']} point(s) sampled while the "
+              f"experiment runs, repeat {entry.repeat or experiment.settings.repeat}")
+        for path, distribution in search["params"].items():
+            print(f"#   {path}: {distribution}")
     return EXIT_OK
 
 
