@@ -57,6 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--per-run", action="store_true", help="one row per run instead of per trial")
     export.add_argument("--db", help=DB_HELP)
 
+    report = sub.add_parser("report", help="plots and an HTML summary of an experiment",
+                            description="Write learning curves, metric-vs-parameter plots (a heatmap for a 2-D "
+                                        "sweep), model-family figures and index.html with the summary table.")
+    report.add_argument("experiment", help="experiment name")
+    report.add_argument("--out", metavar="DIR", help="output folder (default: outputs/<experiment>/report/)")
+    report.add_argument("--db", help=DB_HELP)
+
     config = sub.add_parser("config", help="print the fully resolved config of every trial",
                             description="Print the fully resolved config (defaults and env values filled in) "
                                         "of every trial and sweep point, as YAML.")
@@ -150,6 +157,20 @@ def cmd_export(args: argparse.Namespace) -> int:
     return export(args.experiment, args.csv, args.per_run, args.db)
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    import analysis
+    from experiment.commands import find_experiment, open_readonly
+
+    store = open_readonly(args.db)
+    try:
+        record = find_experiment(store, args.experiment)
+        index = analysis.build_report(record, args.out, db=store)
+    finally:
+        store.close()
+    print(f"report: {index}")
+    return EXIT_OK
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from experiment.commands import cmd_eval as evaluate
 
@@ -163,7 +184,7 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"run": cmd_run, "config": cmd_config, "status": cmd_status, "list": cmd_list, "show": cmd_show,
-            "export": cmd_export, "eval": cmd_eval, "db": cmd_db}
+            "export": cmd_export, "eval": cmd_eval, "db": cmd_db, "report": cmd_report}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from analysis.frames import load_experiments, load_metrics, load_runs, top_runs, varying_params
 from analysis.plots import plot_heatmap, plot_learning_curves, plot_metric_vs_param
+from analysis.report import REPORT_SECTIONS, build_report
 from analysis.search import non_dominated, pareto_front
 from analysis.source import DEFAULT_DB, ExperimentNotFound, open_store
 from analysis.stats import aggregate_sweep, ci95_halfwidth, learning_curves, summarize
@@ -24,5 +25,5 @@ from analysis.stats import aggregate_sweep, ci95_halfwidth, learning_curves, sum
 __all__ = [
     "DEFAULT_DB", "ExperimentNotFound", "aggregate_sweep", "ci95_halfwidth", "learning_curves", "load_experiments",
     "load_metrics", "load_runs", "open_store", "plot_heatmap", "plot_learning_curves", "plot_metric_vs_param",
-    "summarize", "top_runs", "varying_params", "non_dominated", "pareto_front",
+    "summarize", "top_runs", "varying_params", "non_dominated", "pareto_front", "REPORT_SECTIONS", "build_report",
 ]

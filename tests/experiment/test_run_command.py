@@ -150,3 +150,15 @@ def test_eval_command_reproduces_the_test_split(tmp_path, capsys):
     final = {k: v for r, k, e, v in store.metrics(run.experiment_id) if e == 2 and k == "test_acc"}
     assert result["test_acc"] == pytest.approx(final["test_acc"], abs=1e-9)
     store.close()
+
+
+def test_report_writes_plots_and_an_html_summary(tmp_path, capsys):
+    folder, db = make(tmp_path, trials="- name: a\n- name: b\n  settings:\n    model.layers[0].kernel.tau_m: 20.0\n")
+    assert main.main(["run", str(folder), "--no-progress"]) == 0
+    out_dir = tmp_path / "report"
+    assert main.main(["report", "tiny", "--db", db, "--out", str(out_dir)]) == 0
+    page = (out_dir / "index.html").read_text()
+    assert "Summary over repeats" in page and "best_val_acc_mean" in page
+    pngs = sorted(p.name for p in out_dir.glob("*.png"))
+    assert "learning_curve_val_acc.png" in pngs and any(p.startswith("best_val_acc_vs_model.layers") for p in pngs)
+    assert all(f"src='{name}'" in page for name in pngs)
