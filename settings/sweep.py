@@ -177,15 +177,9 @@ def search_seed(root_seed: int, trial_name: str) -> np.random.SeedSequence:
 
 
 def expand_random(name: str, search: dict, base: dict | None, root_seed: int) -> list[SweepPoint]:
-    n = search.get("n_trials")
-    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-        raise ConfigError(ConfigIssue("search.n_trials", f"must be an integer >= 1, got {format_value(n)}"))
-    params = search.get("params")
-    if not isinstance(params, dict) or not params:
-        raise ConfigError(ConfigIssue("search.params", f"must map paths to distributions, got {format_value(params)}"))
-    rng = np.random.default_rng(search_seed(root_seed, name))
-    for key in params:
-        _paths(key, f"search.params.{key}")
+    """``n_trials`` points drawn from the root seed (a search checked by ``check_search``)."""
+    n, params = search["n_trials"], search["params"]
+    rng = np.random.default_rng(search_seed(search.get("seed", root_seed), name))
     width = len(str(n - 1))
     points = []
     for i in range(n):
@@ -213,7 +207,7 @@ def check_search(search: dict) -> None:
                                                                   f"got {format_value(spec)}"))
         (kind, args), = spec.items()
         check_distribution(kind, args, f"search.params.{key}")
-    allowed = {"method", "n_trials", "params", "objectives", "pruner", "seed"}
+    allowed = {"method", "n_trials", "params", "objectives", "pruner", "seed"}  # seed: instead of the root seed
     for key in search:
         if key not in allowed:
             raise ConfigError(ConfigIssue(f"search.{key}", f"is not a search setting; allowed: {', '.join(sorted(allowed))}"))
