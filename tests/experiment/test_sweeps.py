@@ -144,3 +144,14 @@ def test_eight_workers_write_one_database(tmp_path, capsys):
     assert rows(db, "SELECT COUNT(*) FROM metric")[0][0] == 8 * 4 * keys
     assert len({pid for (pid,) in rows(db, "SELECT pid FROM attempt")}) > 1  # really several processes
     assert rows(db, "PRAGMA integrity_check")[0][0] == "ok"
+
+
+@pytest.mark.slow
+def test_dask_executor_runs_the_same_runs(tmp_path, capsys):
+    config = TINY_CONFIG.replace("epochs: 2", "epochs: 1")
+    folder, db = make(tmp_path, "- name: grid\n  sweep:\n    optimizer.lr: [0.005, 0.01]\n", config,
+                      extra="executor: {backend: dask, n_jobs: 2}\n")
+    assert main.main(["run", str(folder), "--no-progress"]) == 0
+    assert [s for (s,) in rows(db, "SELECT status FROM run")] == ["COMPLETED"] * 2
+    keys = rows(db, "SELECT COUNT(*) FROM metric_key")[0][0]
+    assert rows(db, "SELECT COUNT(*) FROM metric")[0][0] == 2 * 2 * keys
