@@ -211,22 +211,25 @@ class TrainingPipeline:
     # --- evaluation ------------------------------------------------------------------------
     @torch.no_grad()
     def evaluate(self, model: Model, split: EncodedSplit, n_classes: int) -> dict[str, float]:
-        """``loss``, ``acc``, ``acc/label_<k>`` and ``spikes_per_sample`` over a split."""
+        """``loss``, ``acc``, ``acc/label_<k>`` and (for spiking models) ``spikes_per_sample`` over a split."""
         model.eval()
         n = len(split)
-        loss_sum, spikes = 0.0, 0.0
+        loss_sum, spikes, spiking = 0.0, 0.0, False
         hits = torch.zeros(n_classes, dtype=torch.long)
         counts = torch.zeros(n_classes, dtype=torch.long)
         for index in torch.arange(n, device=self.device).split(self.eval_batch_size):
             x, y = split.batch(index)
             output = model(x)
             loss_sum += float(self.loss(output.scores, y)) * len(y)
+            spiking = spiking or any(trace.spiking for trace in output.traces)
             spikes += output.spikes_per_sample() * len(y)
             good = (self.loss.predict(output.scores) == y).cpu()
             y_cpu = y.cpu()
             hits += torch.bincount(y_cpu[good], minlength=n_classes)[:n_classes]
             counts += torch.bincount(y_cpu, minlength=n_classes)[:n_classes]
-        out = {"loss": loss_sum / n, "acc": float(hits.sum()) / n, "spikes_per_sample": spikes / n}
+        out = {"loss": loss_sum / n, "acc": float(hits.sum()) / n}
+        if spiking:
+            out["spikes_per_sample"] = spikes / n
         for k in range(n_classes):
             out[f"acc/label_{k}"] = float(hits[k]) / float(counts[k]) if counts[k] else math.nan
         return out
@@ -242,9 +245,9 @@ class TrainingPipeline:
                 metrics.update(running)
                 continue
             result = self.evaluate(model, split, n_classes)
-            spikes = result.pop("spikes_per_sample")
+            spikes = result.pop("spikes_per_sample", None)
             metrics.update({f"{name}_{k}": v for k, v in result.items()})
-            if name == "val" or (name == "train" and not has_val):
+            if spikes is not None and (name == "val" or (name == "train" and not has_val)):
                 metrics["spikes_per_sample"] = spikes
         if "train_loss" in metrics and not math.isfinite(metrics["train_loss"]):
             raise DivergenceError(f"train_loss became {metrics['train_loss']} at epoch {state.epoch}")
