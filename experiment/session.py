@@ -15,7 +15,7 @@ import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, TextIO
+from typing import Any, TextIO
 
 from experiment.executors import Executor, InlineExecutor, make_executor
 from experiment.plan import PlannedRun, plan_trial, safe_name

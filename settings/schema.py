@@ -6,10 +6,10 @@ the fully resolved spec (plain data). ``build`` turns a resolved spec into objec
 """
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import difflib
 import inspect
-import math
 import types
 import typing
 from dataclasses import dataclass
@@ -115,7 +115,7 @@ def describe_type(tp: Any) -> str:
         return "one of " + ", ".join(format_value(c) for c in typing.get_args(tp))
     if origin in (Union, types.UnionType):
         return " or ".join(describe_type(a) for a in typing.get_args(tp))
-    if origin in (list, tuple, typing.Sequence, __import__("collections.abc").abc.Sequence):
+    if origin in (list, tuple, typing.Sequence, collections.abc.Sequence):
         return "a list"
     if origin is dict or tp is dict:
         return "a mapping"
@@ -261,7 +261,7 @@ class _Checker:
         if origin is Factory:
             registry = _component_registry(tp)
             return self.component(value, registry, path)
-        if origin in (list, tuple, __import__("collections.abc").abc.Sequence):
+        if origin in (list, tuple, collections.abc.Sequence):
             if not isinstance(value, (list, tuple)):
                 self.fail(path, f"must be a list, got {format_value(value)}")
                 return value
@@ -391,7 +391,7 @@ def _materialise(value: Any, tp: Any, path: str) -> Any:
         return value
     if origin is Factory:
         return Factory(_component_registry(tp), value, path)
-    if origin in (list, tuple, __import__("collections.abc").abc.Sequence) and isinstance(value, list):
+    if origin in (list, tuple, collections.abc.Sequence) and isinstance(value, list):
         args = typing.get_args(tp)
         if origin is tuple and args and args[-1] is not Ellipsis:
             return tuple(_materialise(v, a, join_path(path, i)) for i, (v, a) in enumerate(zip(value, args)))

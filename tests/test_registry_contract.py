@@ -2,7 +2,6 @@
 deterministic under a seed, passes gradients where trainable, documented."""
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 
 import pytest
