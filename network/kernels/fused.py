@@ -16,8 +16,11 @@ none: 1; a detached reset drops the ``s_t`` terms)::
 
     gp_t = dL/dz_t s_t + g_t c_t + dL/dp_t,   dL/dx_t = gain gp_t,   g_{t-1} = alpha gp_t
 
-Every step of both loops works on ``[B, N]`` slices that stay in cache; nothing but the spikes,
-the membrane and the input gradient is ever materialised at full ``[T, B, N]`` size.
+Both loops walk time in chunks of about 1 MiB: everything that does not depend on the previous
+step (the input gain, the surrogate slopes, the reset factors, the parameter gradients) is
+computed for a whole chunk at once while it is in cache, and the sequential part is two fused
+operations per step backwards and three forwards. Nothing but the spikes, the membrane and the
+input gradient is materialised at full ``[T, B, N]`` size.
 
 Leaky integration (``leaky_recurrence``): ``y_t = a * y_{t-1} + x_t``.
 """
@@ -49,20 +52,48 @@ def _reset(p: Tensor, z: Tensor, v_th: float, v_reset: float, reset: Reset, out:
     return out
 
 
+def _chunk(x: Tensor) -> int:
+    """Time steps per chunk: about 1 MiB of one ``[T, B, N]`` tensor, so a chunk stays in cache."""
+    per_step = max(1, x[0].numel() * x.element_size())
+    return max(1, min(x.shape[0], (1 << 20) // per_step))
+
+
+def _reset_factor(p: Tensor, s: Tensor, v_th: float, v_reset: float, reset: Reset, detach: bool) -> Tensor:
+    """``c_t = du_t/dp_t`` for a chunk of pre-reset membranes ``p`` and surrogate slopes ``s``."""
+    if reset == "soft":
+        return torch.ones_like(p) if detach else 1.0 - v_th * s
+    if reset == "hard":
+        keep = (p <= v_th).to(p.dtype)
+        return keep if detach else keep + (v_reset - p) * s
+    return torch.ones_like(p)
+
+
+def _after_reset(p: Tensor, v_th: float, v_reset: float, reset: Reset) -> Tensor:
+    """``u_t`` from ``p_t`` for a chunk (vectorised)."""
+    z = p > v_th
+    if reset == "soft":
+        return p - v_th * z.to(p.dtype)
+    if reset == "hard":
+        return p.masked_fill(z, v_reset)
+    return p
+
+
 class _LIF(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, alpha: Tensor, gain: Tensor, u0: Tensor, v_th: float, v_reset: float,
                 reset: Reset, detach_reset: bool, surrogate: Surrogate):
-        alpha_b, gain_b = alpha.expand_as(u0), gain.expand_as(u0)
+        alpha_b = alpha.expand_as(u0)
         P = torch.empty_like(x)
         Z = torch.empty_like(x)
-        xs, ps, zs = x.unbind(0), P.unbind(0), Z.unbind(0)
+        ps, zs = P.unbind(0), Z.unbind(0)
         u = u0.clone()
-        for t in range(x.shape[0]):
-            torch.mul(xs[t], gain_b, out=ps[t])
-            ps[t].addcmul_(u, alpha_b)
-            torch.gt(ps[t], v_th, out=zs[t])
-            _reset(ps[t], zs[t], v_th, v_reset, reset, u)
+        size = _chunk(x)
+        for t0 in range(0, x.shape[0], size):
+            torch.mul(x[t0:t0 + size], gain, out=P[t0:t0 + size])  # gain * x for the whole chunk
+            for t in range(t0, min(t0 + size, x.shape[0])):
+                ps[t].addcmul_(u, alpha_b)
+                torch.gt(ps[t], v_th, out=zs[t])
+                _reset(ps[t], zs[t], v_th, v_reset, reset, u)
         ctx.save_for_backward(x, P, alpha, gain, u0)
         ctx.config = (v_th, v_reset, reset, detach_reset, surrogate)
         return Z, u, P
@@ -72,47 +103,29 @@ class _LIF(torch.autograd.Function):
         x, P, alpha, gain, u0 = ctx.saved_tensors
         v_th, v_reset, reset, detach_reset, surrogate = ctx.config
         need_alpha, need_gain = ctx.needs_input_grad[1], ctx.needs_input_grad[2]
-        alpha_b, gain_b = alpha.expand_as(u0), gain.expand_as(u0)
+        alpha_b = alpha.expand_as(u0)
         GX = torch.empty_like(P)
-        gp = torch.empty_like(u0)
-        tmp = torch.empty_like(u0)
         g = gU.clone()  # dL/du_t, carried backwards
         g_alpha = torch.zeros_like(u0) if need_alpha else None
         g_gain = torch.zeros_like(u0) if need_gain else None
-        u_prev = torch.empty_like(u0)
-        for t in range(P.shape[0] - 1, -1, -1):
-            p = P[t]
+        T, size = P.shape[0], _chunk(P)
+        for t1 in range(T, 0, -size):
+            t0 = max(0, t1 - size)
+            p = P[t0:t1]
             s = surrogate.derivative(p - v_th)
-            # gp = gZ s + g c + gP
-            if reset == "soft":
-                if detach_reset:
-                    torch.addcmul(g, gZ[t], s, out=gp)
-                else:  # g (1 - v_th s) + gZ s = g + s (gZ - v_th g)
-                    torch.add(gZ[t], g, alpha=-v_th, out=tmp)
-                    torch.addcmul(g, tmp, s, out=gp)
-            elif reset == "hard":
-                z = p > v_th
-                keep = g.masked_fill(z, 0.0)  # g (1 - z)
-                if detach_reset:
-                    torch.addcmul(keep, gZ[t], s, out=gp)
-                else:  # + s (gZ + g (v_reset - p))
-                    torch.sub(p, v_reset, out=tmp).mul_(g).neg_().add_(gZ[t])
-                    torch.addcmul(keep, tmp, s, out=gp)
-            else:
-                torch.addcmul(g, gZ[t], s, out=gp)
-            gp.add_(gP[t])
-            torch.mul(gp, gain_b, out=GX[t])
-            if need_alpha or need_gain:
-                if need_gain:
-                    g_gain.addcmul_(gp, x[t])
-                if need_alpha:
-                    if t > 0:
-                        prev = P[t - 1]
-                        _reset(prev, (prev > v_th).to(prev.dtype), v_th, v_reset, reset, u_prev)
-                        g_alpha.addcmul_(gp, u_prev)
-                    else:
-                        g_alpha.addcmul_(gp, u0)
-            torch.mul(gp, alpha_b, out=g)
+            gp = torch.addcmul(gP[t0:t1], gZ[t0:t1], s)  # becomes dL/dp_t, step by step
+            c = _reset_factor(p, s, v_th, v_reset, reset, detach_reset)
+            gps, cs = gp.unbind(0), c.unbind(0)
+            for i in range(t1 - t0 - 1, -1, -1):  # gp_t = gZ_t s_t + gP_t + c_t g_t; g_{t-1} = alpha gp_t
+                gps[i].addcmul_(cs[i], g)
+                torch.mul(gps[i], alpha_b, out=g)
+            torch.mul(gp, gain, out=GX[t0:t1])
+            if need_gain:
+                g_gain += (gp * x[t0:t1]).sum(0)
+            if need_alpha:
+                previous = _after_reset(P[t0 - 1:t1 - 1], v_th, v_reset, reset) if t0 > 0 else torch.cat(
+                    [u0.unsqueeze(0), _after_reset(P[:t1 - 1], v_th, v_reset, reset)])
+                g_alpha += (gp * previous).sum(0)
         return (GX, _reduce_like(g_alpha, alpha) if need_alpha else None,
                 _reduce_like(g_gain, gain) if need_gain else None,
                 g if ctx.needs_input_grad[3] else None, None, None, None, None, None)
