@@ -70,11 +70,10 @@ def _sha256(path: Path) -> str:
 
 
 def _record_artifacts(store: SQLStore, run_id: int, output_dir: Path) -> None:
-    for kind, path in (("config", output_dir / "config.yaml"), ("metrics", output_dir / "metrics.csv"),
-                       ("checkpoint", output_dir / "checkpoints" / "best.pt"),
-                       ("checkpoint", output_dir / "checkpoints" / "last.pt")):
-        if path.is_file():
-            store.add_artifact(run_id, kind, str(path), _sha256(path), path.stat().st_size)
+    files = (("config", output_dir / "config.yaml"), ("metrics", output_dir / "metrics.csv"),
+             ("checkpoint", output_dir / "checkpoints" / "best.pt"), ("checkpoint", output_dir / "checkpoints" / "last.pt"))
+    store.add_artifacts(run_id, [(kind, str(path), _sha256(path), path.stat().st_size)
+                                 for kind, path in files if path.is_file()])
 
 
 def _resume_point(store: SQLStore, run_id: int, output_dir: Path) -> Path | None:

@@ -187,8 +187,8 @@ class ExperimentStore(ABC):
         """Delete the run's metric rows with an epoch above ``epoch`` (resume); how many."""
 
     @abstractmethod
-    def add_artifact(self, run_id: int, kind: str, path: str, sha256: str, size_bytes: int) -> None:
-        """Record a file the run produced."""
+    def add_artifacts(self, run_id: int, artifacts: list[tuple[str, str, str, int]]) -> None:
+        """Record files the run produced, ``(kind, path, sha256, size_bytes)`` each, in one transaction."""
 
     # -- reads --------------------------------------------------------------------------------
     @abstractmethod

@@ -273,10 +273,14 @@ class SQLStore(ExperimentStore):
             conn.execute(update(Run).where(Run.id == run_id).values(last_epoch=last))
         return deleted
 
-    def add_artifact(self, run_id: int, kind: str, path: str, sha256: str, size_bytes: int) -> None:
+    def add_artifacts(self, run_id: int, artifacts: list[tuple[str, str, str, int]]) -> None:
+        if not artifacts:
+            return
+        now = utcnow()
         with self._transaction() as conn:
-            conn.execute(insert(Artifact).values(run_id=run_id, kind=kind, path=str(path), sha256=sha256,
-                                                 size_bytes=size_bytes, created_at=utcnow()))
+            conn.execute(insert(Artifact), [dict(run_id=run_id, kind=kind, path=str(path), sha256=sha256,
+                                                 size_bytes=size, created_at=now)
+                                            for kind, path, sha256, size in artifacts])
 
     # -- reads --------------------------------------------------------------------------------
     def run(self, run_id: int) -> RunRecord:

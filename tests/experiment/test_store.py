@@ -215,8 +215,7 @@ def test_failed_write_rolls_back_and_leaves_no_stale_cache(store: SQLStore, expe
 
 def test_artifacts(store: SQLStore, experiment, trial) -> None:
     run = store.ensure_runs(experiment.id, new_runs(trial, 1))[0]
-    store.add_artifact(run.id, "checkpoint", "out/ckpt.pt", "f" * 64, 2**40)
-    store.add_artifact(run.id, "csv", "out/metrics.csv", "e" * 64, 10)
+    store.add_artifacts(run.id, [("checkpoint", "out/ckpt.pt", "f" * 64, 2**40), ("csv", "out/metrics.csv", "e" * 64, 10)])
     assert store.artifacts(run.id) == [("checkpoint", "out/ckpt.pt", "f" * 64, 2**40), ("csv", "out/metrics.csv",
                                                                                            "e" * 64, 10)]
 
