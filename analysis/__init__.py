@@ -15,15 +15,18 @@ Aggregates use flat ``<metric>_<stat>`` columns after the grouping columns (see
 """
 from __future__ import annotations
 
+from analysis.capacity import capacity_curve, estimate_alpha_c, plot_capacity_curve
 from analysis.frames import load_experiments, load_metrics, load_runs, top_runs, varying_params
 from analysis.plots import plot_heatmap, plot_learning_curves, plot_metric_vs_param
 from analysis.report import REPORT_SECTIONS, build_report
 from analysis.search import non_dominated, pareto_front
 from analysis.source import DEFAULT_DB, ExperimentNotFound, open_store
 from analysis.stats import aggregate_sweep, ci95_halfwidth, learning_curves, summarize
+from analysis.tempotron_plots import load_trained_run, plot_tempotron_run
 
 __all__ = [
-    "DEFAULT_DB", "ExperimentNotFound", "aggregate_sweep", "ci95_halfwidth", "learning_curves", "load_experiments",
-    "load_metrics", "load_runs", "open_store", "plot_heatmap", "plot_learning_curves", "plot_metric_vs_param",
-    "summarize", "top_runs", "varying_params", "non_dominated", "pareto_front", "REPORT_SECTIONS", "build_report",
+    "DEFAULT_DB", "REPORT_SECTIONS", "ExperimentNotFound", "aggregate_sweep", "build_report", "capacity_curve",
+    "ci95_halfwidth", "estimate_alpha_c", "learning_curves", "load_experiments", "load_metrics", "load_runs",
+    "load_trained_run", "non_dominated", "open_store", "pareto_front", "plot_capacity_curve", "plot_heatmap",
+    "plot_learning_curves", "plot_metric_vs_param", "plot_tempotron_run", "summarize", "top_runs", "varying_params",
 ]

@@ -9,6 +9,7 @@ from torch import Tensor, nn
 from network.events import SpikeTimes
 from network.init import Initializer
 from network.kernels.base import Kernel
+from network.kernels.filters import causal_correlate
 from settings import Factory, PositiveInt
 from settings.registries import INITIALIZERS, LAYERS
 
@@ -36,15 +37,16 @@ class Layer(nn.Module):
 def scatter_current(times: SpikeTimes, weight: Tensor) -> Tensor:
     """Synaptic current ``[T, B, O]`` from single input spikes: ``I[t_i, b, :] += W[:, i]``.
 
-    Costs ``B * N * O`` additions instead of the ``T * B * N * O`` of a dense product.
+    Costs ``B * N * O`` additions instead of the ``T * B * N * O`` of a dense product. The sum
+    runs along the time axis of an ``[O, B, T + 1]`` buffer whose first step (step -1) collects
+    the silent inputs and is dropped; returned as a ``[T, B, O]`` view (time-contiguous).
     """
     B, N = times.times.shape
-    O = weight.shape[0]
-    current = torch.zeros(times.T * B, O, dtype=weight.dtype, device=weight.device)
-    b, n = (times.times >= 0).nonzero(as_tuple=True)
-    rows = times.times[b, n] * B + b
-    current = current.index_add(0, rows, weight.t()[n])
-    return current.reshape(times.T, B, O)
+    O, T = weight.shape[0], times.T
+    index = (times.times + 1).unsqueeze(0).expand(O, B, N)
+    current = torch.zeros(O, B, T + 1, dtype=weight.dtype, device=weight.device)
+    current = current.scatter_add(2, index, weight.unsqueeze(1).expand(O, B, N))
+    return current[:, :, 1:].permute(2, 1, 0)
 
 
 @LAYERS.register
@@ -66,6 +68,7 @@ class Dense(Layer):
         self.bias = nn.Parameter(torch.zeros(out_features)) if bias else None
         INITIALIZERS.create(weight_init or "KaimingUniform")(self.weight.data)
         self.kernel = kernel(size=out_features) if isinstance(kernel, Factory) else kernel
+        self._tables: dict[tuple, Tensor] = {}  # padded kernel table of psp()
 
     def current(self, x: Tensor | SpikeTimes) -> Tensor:
         """Synaptic input ``[T, B, out]``, the matrix product done once for all time steps."""
@@ -79,15 +82,56 @@ class Dense(Layer):
         out, new_state, membrane = self.kernel.trace(self.current(x), state)
         return LayerTrace(x, out, membrane, new_state, self.kernel.spiking)
 
+    def _kernel_table(self, T: int) -> Tensor:
+        if not hasattr(self.kernel, "impulse_response"):
+            raise TypeError(f"{type(self.kernel).__name__} has no impulse response: PSP eligibilities need a "
+                            "linear, reset-free kernel (DENKernel, SequentialDENKernel, LeakyKernel without reset)")
+        return self.kernel.impulse_response(T, dtype=torch.float64, device=self.weight.device)
+
     def psp(self, x: Tensor | SpikeTimes, at: Tensor) -> Tensor:
         """``dV[at[b, o], b, o] / dW[o, i]`` for a linear (reset-free) kernel: the PSP of input i
-        at time step ``at[b, o]``, shape ``[B, O, in]``. Needs ``kernel.impulse_response``."""
+        at time step ``at[b, o]``, shape ``[B, O, in]``. Needs ``kernel.impulse_response``.
+
+        The point case of :meth:`eligibility` (weights one-hot at ``at``), done as a lookup of the
+        kernel at the lags ``at - t_i`` instead of a correlation over time."""
         T = x.T if isinstance(x, SpikeTimes) else x.shape[0]
-        K = self.kernel.impulse_response(T, dtype=self.weight.dtype, device=self.weight.device)
         if isinstance(x, SpikeTimes):
-            lag = at.unsqueeze(-1) - x.times.unsqueeze(1)  # [B, O, in]
-            valid = (x.times.unsqueeze(1) >= 0) & (lag >= 0)
-            return torch.where(valid, K[lag.clamp(min=0, max=T - 1)], torch.zeros((), dtype=K.dtype))
-        lag = at.unsqueeze(-1) - torch.arange(T, device=at.device)  # [B, O, T]
-        kmat = torch.where(lag >= 0, K[lag.clamp(min=0, max=T - 1)], torch.zeros((), dtype=K.dtype))
-        return torch.einsum("bot,tbi->boi", kmat, x.to(kmat.dtype))
+            # table [0] * (T + 1) + K: index T + 1 + lag; negative lags and silent inputs (moved to
+            # step T + 1) read a zero
+            table = self._padded_table(T)
+            steps = torch.where(x.times >= 0, x.times, T + 1)
+            index = (at + (T + 1)).unsqueeze(-1) - steps.unsqueeze(1)  # [B, O, in]
+            return table.index_select(0, index.reshape(-1)).reshape(index.shape)
+        K = self._kernel_table(T).to(self.weight.dtype)
+        lag = torch.arange(T, device=at.device).reshape(T, 1, 1)
+        lag = at.unsqueeze(0) - lag  # [T, B, O]
+        return self._at_inputs(x, K.take(lag.clamp(min=0)).masked_fill_(lag < 0, 0.0))
+
+    def _padded_table(self, T: int) -> Tensor:
+        key = (T, self.weight.dtype, str(self.weight.device))
+        table = self._tables.get(key)
+        if table is None:
+            K = self._kernel_table(T).to(self.weight.dtype)
+            table = torch.cat([torch.zeros(T + 1, dtype=K.dtype, device=K.device), K])
+            self._tables = {key: table}
+        return table
+
+    def eligibility(self, x: Tensor | SpikeTimes, weights: Tensor) -> Tensor:
+        """``sum_t weights[t, b, o] dV[t, b, o] / dW[o, i]`` for a linear (reset-free) kernel, shape
+        ``[B, O, in]``; ``weights`` ``[T, B, O]``.
+
+        ``dV[t] / dW[o, i] = sum_s x[s, i] K(t - s)``, so the sum is ``sum_s x[s, i] g[s]`` with
+        ``g[s] = sum_{t >= s} weights[t] K(t - s)``, one causal correlation for all inputs."""
+        T = weights.shape[0]
+        g = causal_correlate(weights.to(torch.float64), self._kernel_table(T))
+        return self._at_inputs(x, g.to(self.weight.dtype))
+
+    @staticmethod
+    def _at_inputs(x: Tensor | SpikeTimes, g: Tensor) -> Tensor:
+        """``sum_s x[s, b, i] g[s, b, o]`` ``[B, O, in]``: for single spikes, ``g`` at each spike time."""
+        if isinstance(x, SpikeTimes):
+            B, N = x.times.shape
+            O = g.shape[-1]
+            index = x.times.clamp(min=0).unsqueeze(1).expand(B, O, N)
+            return g.permute(1, 2, 0).gather(2, index).masked_fill((x.times < 0).unsqueeze(1), 0.0)
+        return torch.einsum("tbo,tbi->boi", g, x.to(g.dtype))

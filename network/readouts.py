@@ -1,6 +1,7 @@
 """Readouts: from the last layer's activity ``[T, B, C]`` to class scores ``[B, C]``."""
 from __future__ import annotations
 
+import math
 from typing import Literal, NamedTuple
 
 import torch
@@ -40,6 +41,26 @@ class MaxMembrane(Readout):
     def forward(self, last: LayerTrace) -> ReadoutOutput:
         scores, t_max = last.membrane.max(dim=0)
         return ReadoutOutput(scores, t_max, None)
+
+
+@READOUTS.register
+class SoftMaxMembrane(Readout):
+    """A soft maximum over time of the last layer's membrane: ``s = log(sum_t exp(beta V_t) dt)``
+    (IntegrateLR's score; the loss compares it with v_th). ``t_max`` is the argmax of V.
+
+    Args:
+        beta: sharpness (per unit of membrane potential); ``s / beta`` tends to ``max_t V`` as beta grows.
+        dt: time step (ms).
+    """
+
+    def __init__(self, in_features: int, beta: PositiveFloat = 50.0, dt: PositiveFloat = 1.0):
+        super().__init__()
+        self.out_features, self.beta, self.dt = in_features, beta, dt
+
+    def forward(self, last: LayerTrace) -> ReadoutOutput:
+        v = last.membrane
+        scores = torch.logsumexp(self.beta * v, dim=0) + math.log(self.dt)
+        return ReadoutOutput(scores, v.detach().argmax(dim=0), None)
 
 
 @READOUTS.register

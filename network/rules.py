@@ -12,8 +12,8 @@ from torch import Tensor
 
 from network.events import SpikeTimes
 from network.network import Network, NetworkOutput
-from network.readouts import MaxMembrane
-from settings import NonNegativeFloat
+from network.readouts import MaxMembrane, SoftMaxMembrane
+from settings import NonNegativeFloat, PositiveFloat
 from settings.registries import LEARNING_RULES
 
 
@@ -27,6 +27,7 @@ class RuleContext:
     output: NetworkOutput
     scores: Tensor  # the scores the loss was computed on (a graph leaf for local rules)
     loss: Tensor
+    error: Tensor | None = None  # dL/dscores, computed once by the first local rule that asks
 
 
 @LEARNING_RULES.set_base
@@ -49,11 +50,12 @@ def _add_grad(param: torch.nn.Parameter, grad: Tensor) -> None:
 
 
 def score_error(ctx: RuleContext) -> Tensor:
-    """``dL/dscores`` ``[B, C]`` (the loss's error signal for local rules)."""
-    if not ctx.scores.requires_grad:
-        raise RuntimeError("local learning rules need the scores as a graph leaf")
-    (grad,) = torch.autograd.grad(ctx.loss, ctx.scores, retain_graph=True)
-    return grad
+    """``dL/dscores`` ``[B, C]`` (the loss's error signal for local rules), cached on ``ctx``."""
+    if ctx.error is None:
+        if not ctx.scores.requires_grad:
+            raise RuntimeError("local learning rules need the scores as a graph leaf")
+        (ctx.error,) = torch.autograd.grad(ctx.loss, ctx.scores, retain_graph=True)
+    return ctx.error
 
 
 @LEARNING_RULES.register
@@ -97,9 +99,47 @@ class SingleSpikeLR(_LayerRule):
         if not isinstance(ctx.model.readout, MaxMembrane) or layer is not ctx.model.layers[-1]:
             raise TypeError("SingleSpikeLR trains the last layer under a MaxMembrane readout")
         error = score_error(ctx)  # [B, O]
-        t_max = ctx.output.readout.time_index  # [B, O]
-        psp = layer.psp(trace.input, t_max)  # [B, O, in]
-        _add_grad(layer.weight, torch.einsum("bo,boi->oi", error.to(psp.dtype), psp))
+        if not error.any():  # no errors in this batch: a zero gradient (momentum still moves)
+            _add_grad(layer.weight, torch.zeros_like(layer.weight))
+            return
+        psp = layer.psp(trace.input, ctx.output.readout.time_index)  # [B, O, in] at t_max [B, O]
+        # sum_b E[b, o] psp[b, o, i] as one batched product over the outputs
+        grad = torch.matmul(error.to(psp.dtype).t().unsqueeze(1), psp.transpose(0, 1)).squeeze(1)
+        _add_grad(layer.weight, grad)
+
+
+@LEARNING_RULES.register
+class IntegrateLR(_LayerRule):
+    """Soft max over time: the gradient of ``s = log(sum_t exp(beta V_t) dt) - v_th``,
+    ``ds/dw_i = beta sum_t softmax_t(beta V)_t PSP_i(t)``, with ``PSP_i(t) = sum_{t_i^f <= t} K(t - t_i^f)``.
+
+    The loss's error ``E = dL/ds`` gives ``dL/dw_i = E ds/dw_i``, summed over the batch, every
+    time step contributing by its softmax weight (SingleSpikeLR keeps only ``t_max``). Under the
+    ``SoftMaxMembrane`` readout with the same beta this is the exact gradient of the loss; under
+    ``MaxMembrane`` the decision stays ``max_t V`` and the rule is a smoothed tempotron rule.
+    Needs a reset-free kernel on the trained (last) layer.
+
+    Args:
+        beta: sharpness of the soft max (50 in the original framework).
+        layer: index of the layer it trains (default: the last).
+    """
+
+    def __init__(self, beta: PositiveFloat = 50.0, layer: int = -1):
+        super().__init__(layer)
+        self.beta = beta
+
+    def accumulate(self, ctx: RuleContext) -> None:
+        layer, trace = self.target(ctx)
+        readout = ctx.model.readout
+        if not isinstance(readout, (MaxMembrane, SoftMaxMembrane)) or layer is not ctx.model.layers[-1]:
+            raise TypeError("IntegrateLR trains the last layer under a MaxMembrane or SoftMaxMembrane readout")
+        if isinstance(readout, SoftMaxMembrane) and readout.beta != self.beta:
+            raise ValueError(f"IntegrateLR beta ({self.beta:g}) must equal the SoftMaxMembrane readout's "
+                             f"beta ({readout.beta:g})")
+        error = score_error(ctx)  # [B, O]
+        v = trace.membrane.detach().to(torch.float64)
+        weights = self.beta * torch.softmax(self.beta * v, dim=0) * error.to(torch.float64)  # [T, B, O]
+        _add_grad(layer.weight, layer.eligibility(trace.input, weights).sum(dim=0))
 
 
 @LEARNING_RULES.register

@@ -1,4 +1,4 @@
-"""The tempotron's double-exponential PSP kernel (DEN), computed as one causal convolution."""
+"""The tempotron's double-exponential PSP kernel (DEN), computed from two exponential traces."""
 from __future__ import annotations
 
 import math
@@ -7,7 +7,7 @@ import torch
 from torch import Tensor
 
 from network.kernels.base import Kernel, KernelTrace
-from network.kernels.filters import causal_conv
+from network.kernels.filters import ExponentialTraces
 from settings import PositiveFloat
 from settings.registries import KERNELS
 
@@ -28,8 +28,10 @@ class DENKernel(Kernel):
     """``K(t) = V0 (exp(-t/tau_m) - exp(-t/tau_s))`` for t >= 0; ``V(t) = sum_i w_i sum_f K(t - t_i^f)``.
 
     Linear and reset-free, so the membrane is the input current convolved with K sampled at
-    ``t = k dt`` (k = 0, 1, ...; K(0) = 0): ``V[t] = sum_{s <= t} I[s] K((t - s) dt)``. The output is
-    the membrane (``spiking = False``); the decision is taken by a readout (max over time).
+    ``t = k dt`` (k = 0, 1, ...; K(0) = 0): ``V[t] = sum_{s <= t} I[s] K((t - s) dt)``, computed
+    exactly (float64) as ``V0 (A_m - A_s)``, the difference of two exponential traces of the
+    current, each a rescaled cumulative sum (no loop over time, no FFT). The output is the
+    membrane (``spiking = False``); the decision is taken by a readout (max over time).
 
     Args:
         tau_m: membrane time constant (ms).
@@ -46,6 +48,7 @@ class DENKernel(Kernel):
         self.size, self.tau_m, self.tau_s, self.dt = size, tau_m, tau_s, dt
         self.v_0 = den_v0(tau_m, tau_s) if v_0 is None else v_0
         self._tables: dict[tuple, Tensor] = {}
+        self._traces = ExponentialTraces((tau_m, tau_s), dt, scales=(self.v_0, -self.v_0))
 
     @staticmethod
     def check_params(params: dict) -> list[tuple[str, str]]:
@@ -63,24 +66,13 @@ class DENKernel(Kernel):
             self._tables[key] = table
         return table
 
-    def trace(self, x: Tensor, state: tuple[Tensor, Tensor] | None = None) -> KernelTrace:
-        """``x``: input current ``[T, B, N]``; state: the two exponential traces after the last step."""
-        T = x.shape[0]
-        v = causal_conv(x, self.impulse_response(T, device=x.device))
-        steps = torch.arange(T, dtype=torch.float64, device=x.device)
-        b_m, b_s = math.exp(-self.dt / self.tau_m), math.exp(-self.dt / self.tau_s)
-        if state is not None:
-            a_m, a_s = state
-            shape = (T,) + (1,) * (x.dim() - 1)
-            decay_m = (b_m ** (steps + 1)).reshape(shape).to(x.dtype)
-            decay_s = (b_s ** (steps + 1)).reshape(shape).to(x.dtype)
-            v = v + self.v_0 * (a_m * decay_m - a_s * decay_s)
-        # traces A_tau[T-1] = sum_s I[s] b^(T-1-s) (+ carried state), the kernel's full state
-        w_m = (b_m ** (T - 1 - steps)).to(x.dtype)
-        w_s = (b_s ** (T - 1 - steps)).to(x.dtype)
-        a_m_new = torch.tensordot(w_m, x, dims=([0], [0]))
-        a_s_new = torch.tensordot(w_s, x, dims=([0], [0]))
-        if state is not None:
-            a_m_new = a_m_new + state[0] * b_m ** T
-            a_s_new = a_s_new + state[1] * b_s ** T
-        return KernelTrace(v, (a_m_new, a_s_new), v)
+    def trace(self, x: Tensor, state: Tensor | None = None) -> KernelTrace:
+        """``x``: input current ``[T, B, N]``; state: ``[2, B, N]`` (float64), the two scaled
+        exponential traces ``V0 A_m`` and ``-V0 A_s`` after the last step, with
+        ``A_tau[t] = sum_{s <= t} I[s] exp(-(t - s) dt / tau)``.
+
+        ``V = V0 A_m - V0 A_s``: both traces see ``I[t]`` with weight 1 at lag 0, so ``K(0) = 0``.
+        """
+        traces = self._traces(x, state)  # [2, T, B, N], float64
+        v = traces.sum(dim=0).to(x.dtype)
+        return KernelTrace(v, traces[:, -1], v)

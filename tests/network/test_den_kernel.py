@@ -8,6 +8,7 @@ import torch
 
 from network.events import SpikeTimes
 from network.kernels.den import DENKernel, den_peak_time, den_v0
+from network.kernels.filters import ExponentialTraces, causal_conv
 from network.layers import Dense
 from settings.registries import KERNELS
 
@@ -87,3 +88,32 @@ def test_psp_at_is_the_kernel_at_the_lag():
     psp = layer.psp(events, torch.tensor([[12]]))
     K = layer.kernel.impulse_response(30, dtype=torch.float32)
     assert torch.allclose(psp[0, 0], torch.stack([K[10], K[2], torch.tensor(0.0)]))
+
+
+def test_long_sequences_are_computed_in_chunks_without_overflow():
+    """exp(t / tau) overflows float64 past t / tau ~ 709: 3000 steps at tau_s = 1 run in chunks."""
+    kernel = DENKernel(size=2, tau_m=4.0, tau_s=1.0)
+    assert kernel._traces.chunk < 3000
+    torch.manual_seed(2)
+    x = torch.randn(3000, 2, 2, dtype=torch.float64)
+    v, state = kernel(x)
+    expected = causal_conv(x, kernel.impulse_response(3000))
+    assert torch.isfinite(v).all()
+    assert torch.allclose(v, expected, atol=1e-9)
+    b_m = math.exp(-1 / 4.0)
+    a_m = (x * b_m ** torch.arange(2999, -1, -1.0, dtype=torch.float64).reshape(-1, 1, 1)).sum(0)
+    assert torch.allclose(state[0], kernel.v_0 * a_m, atol=1e-9)  # the state: V0 A_m and -V0 A_s
+
+
+def test_exponential_traces_match_a_stepped_recurrence_with_initial_state():
+    """``y_t = b y_{t-1} + c x_t`` from ``y_{-1} = a0``, for two taus and scales at once."""
+    traces = ExponentialTraces((5.0, 2.0), dt=0.5, scales=(1.5, -0.5))
+    torch.manual_seed(3)
+    x = torch.randn(40, 3, dtype=torch.float64)
+    a0 = torch.randn(2, 3, dtype=torch.float64)
+    out = traces(x, a0)
+    for k, (tau, c) in enumerate(((5.0, 1.5), (2.0, -0.5))):
+        b, y = math.exp(-0.5 / tau), a0[k].clone()
+        for t in range(40):
+            y = b * y + c * x[t]
+            assert torch.allclose(out[k, t], y, atol=1e-12)

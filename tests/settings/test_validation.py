@@ -65,7 +65,7 @@ def test_missing_required_key_names_what_is_allowed():
                   "model": {"layers": [{"type": "Dense", "out_features": 4}], "readout": "SpikeCount"}}, PIPELINES)
     (line,) = [str(i) for i in info.value.issues]
     assert line == ("model.layers[0].kernel is missing: Dense requires it "
-                    "(a kernel spec, one of: DENKernel, LIFKernel, LIKernel)")
+                    "(a kernel spec, one of: DENKernel, LIFKernel, LIKernel, LeakyKernel, SequentialDENKernel)")
 
 
 def test_zero_size_is_rejected():
