@@ -10,16 +10,16 @@ LIF (``lif_recurrence``)::
     z_t = H(p_t - v_th)                  (spike; surrogate derivative s_t in the backward)
     u_t = p_t - v_th z_t                 (soft reset)  | p_t (1 - z_t) + v_reset z_t (hard) | p_t (none)
 
-Backward, with ``g_t = dL/du_t`` carried backwards in time (``g_{T-1}`` = gradient of the final
-state) and ``c_t = du_t/dp_t`` (soft: ``1 - v_th s_t``; hard: ``1 - z_t + (v_reset - p_t) s_t``;
-none: 1; a detached reset drops the ``s_t`` terms)::
+Backward, with ``c_t = du_t/dp_t`` (soft: ``1 - v_th s_t``; hard: ``1 - z_t + (v_reset - p_t) s_t``;
+none: 1; a detached reset drops the ``s_t`` terms) and ``dL/du_{T-1}`` the final state's gradient::
 
-    gp_t = dL/dz_t s_t + g_t c_t + dL/dp_t,   dL/dx_t = gain gp_t,   g_{t-1} = alpha gp_t
+    gp_t = dL/dz_t s_t + dL/dp_t + c_t alpha gp_{t+1}    (gp_{T-1} gets c_{T-1} dL/du_{T-1})
+    dL/dx_t = gain gp_t,   dL/du0 = alpha gp_0
 
 Both loops walk time in chunks of about 1 MiB: everything that does not depend on the previous
 step (the input gain, the surrogate slopes, the reset factors, the parameter gradients) is
-computed for a whole chunk at once while it is in cache, and the sequential part is two fused
-operations per step backwards and three forwards. Nothing but the spikes, the membrane and the
+computed for a whole chunk at once while it is in cache, and the sequential part is one fused
+multiply-add per step backwards and three operations forwards. Nothing but the spikes, the membrane and the
 input gradient is materialised at full ``[T, B, N]`` size.
 
 Leaky integration (``leaky_recurrence``): ``y_t = a * y_{t-1} + x_t``.
@@ -96,29 +96,40 @@ class _LIF(torch.autograd.Function):
                 _reset(ps[t], zs[t], v_th, v_reset, reset, u)
         ctx.save_for_backward(x, P, alpha, gain, u0)
         ctx.config = (v_th, v_reset, reset, detach_reset, surrogate)
+        ctx.set_materialize_grads(False)  # unused outputs get no zero [T, B, N] gradient
         return Z, u, P
 
     @staticmethod
-    def backward(ctx, gZ: Tensor, gU: Tensor, gP: Tensor):
+    def backward(ctx, gZ: Tensor | None, gU: Tensor | None, gP: Tensor | None):
         x, P, alpha, gain, u0 = ctx.saved_tensors
         v_th, v_reset, reset, detach_reset, surrogate = ctx.config
         need_alpha, need_gain = ctx.needs_input_grad[1], ctx.needs_input_grad[2]
         alpha_b = alpha.expand_as(u0)
         GX = torch.empty_like(P)
-        g = gU.clone()  # dL/du_t, carried backwards
         g_alpha = torch.zeros_like(u0) if need_alpha else None
         g_gain = torch.zeros_like(u0) if need_gain else None
+        later = None  # dL/dp of the step after the current one (crosses chunk borders)
         T, size = P.shape[0], _chunk(P)
         for t1 in range(T, 0, -size):
             t0 = max(0, t1 - size)
             p = P[t0:t1]
             s = surrogate.derivative(p - v_th)
-            gp = torch.addcmul(gP[t0:t1], gZ[t0:t1], s)  # becomes dL/dp_t, step by step
+            # A_t = dL/dz_t s_t + dL/dp_t (direct); gp_t = A_t + c_t alpha gp_{t+1}: one fused op per step
+            gp = torch.zeros_like(p) if gZ is None else gZ[t0:t1] * s
+            if gP is not None:
+                gp += gP[t0:t1]
             c = _reset_factor(p, s, v_th, v_reset, reset, detach_reset)
             gps, cs = gp.unbind(0), c.unbind(0)
-            for i in range(t1 - t0 - 1, -1, -1):  # gp_t = gZ_t s_t + gP_t + c_t g_t; g_{t-1} = alpha gp_t
-                gps[i].addcmul_(cs[i], g)
-                torch.mul(gps[i], alpha_b, out=g)
+            last = t1 - t0 - 1
+            if later is None:  # the final step: its state gradient enters through c_{T-1}
+                if gU is not None:
+                    gps[last].addcmul_(cs[last], gU)
+            else:
+                gps[last].addcmul_(cs[last] * alpha_b, later)
+            c.mul_(alpha)
+            for i in range(last - 1, -1, -1):
+                gps[i].addcmul_(cs[i], gps[i + 1])
+            later = gps[0]
             torch.mul(gp, gain, out=GX[t0:t1])
             if need_gain:
                 g_gain += (gp * x[t0:t1]).sum(0)
@@ -128,7 +139,7 @@ class _LIF(torch.autograd.Function):
                 g_alpha += (gp * previous).sum(0)
         return (GX, _reduce_like(g_alpha, alpha) if need_alpha else None,
                 _reduce_like(g_gain, gain) if need_gain else None,
-                g if ctx.needs_input_grad[3] else None, None, None, None, None, None)
+                later * alpha_b if ctx.needs_input_grad[3] else None, None, None, None, None, None)
 
 
 def lif_recurrence(x: Tensor, alpha: Tensor, u0: Tensor, v_th: float, v_reset: float = 0.0,
