@@ -194,7 +194,7 @@ def plot_capacity_curve(experiment: Experiment, out: str | Path | None = None, d
     for axes in (left, right):
         axes.grid(alpha=0.3)
         axes.legend(fontsize="small")
-    return _save(figure, out if out is not None else _report_dir(table.experiment.name) / "capacity_curve.png")
+    return _save(figure, out if out is not None else _report_dir(table.experiment) / "capacity_curve.png")
 
 
 def _report_section(record: Any, folder: Path, store: Any) -> list[tuple[str, Path, str]]:

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.frames import RunTable, as_list, read_run_table
-from analysis.source import DB, Experiment, reading, resolve_experiment
+from analysis.source import DB, Experiment, reading, report_folder, resolve_experiment
 from experiment.store import ExperimentRecord
 from analysis.stats import completed_values, group_stats, learning_curves
 
@@ -29,8 +29,8 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9.=+-]+", "_", text).strip("_.") or "plot"
 
 
-def _report_dir(name: str) -> Path:
-    return Path("outputs") / _slug(name) / "report"
+def _report_dir(record: ExperimentRecord) -> Path:
+    return report_folder(record)
 
 
 def _figure(size: tuple[float, float] = (6.4, 4.2)) -> tuple[Any, Any]:
@@ -106,7 +106,7 @@ def plot_learning_curves(experiment: Experiment, metrics: str | Sequence[str] = 
     with reading(db) as store:
         record = resolve_experiment(store, experiment, version)
         curves = learning_curves(record, keys, by, store)
-    folder = Path(out_dir) if out_dir is not None else _report_dir(record.name)
+    folder = Path(out_dir) if out_dir is not None else _report_dir(record)
     written = []
     for key in keys:
         data = curves[curves["key"] == key]
@@ -169,7 +169,7 @@ def plot_metric_vs_param(experiment: Experiment, metric: str, x: str, hue: str |
     axes.grid(alpha=0.3)
     _legend(axes, len(lines) if hue is not None else 0, hue or "")
     name = f"{_slug(metric)}_vs_{_slug(x)}" + ("" if hue is None else f"_by_{_slug(hue)}") + ".png"
-    return _save(figure, out if out is not None else _report_dir(table.experiment.name) / name)
+    return _save(figure, out if out is not None else _report_dir(table.experiment) / name)
 
 
 def plot_heatmap(experiment: Experiment, metric: str, x: str, y: str, out: str | Path | None = None,
@@ -199,4 +199,4 @@ def plot_heatmap(experiment: Experiment, metric: str, x: str, y: str, out: str |
     axes.set(xlabel=x, ylabel=y, title=_title(table.experiment, f"mean {metric}"))
     figure.colorbar(image, ax=axes, label=metric)
     name = f"{_slug(metric)}_heatmap_{_slug(y)}_vs_{_slug(x)}.png"
-    return _save(figure, out if out is not None else _report_dir(table.experiment.name) / name)
+    return _save(figure, out if out is not None else _report_dir(table.experiment) / name)

@@ -12,7 +12,7 @@ from typing import Callable
 
 from analysis.frames import read_run_table
 from analysis.plots import plot_heatmap, plot_learning_curves, plot_metric_vs_param
-from analysis.source import DB, Experiment, reading, resolve_experiment
+from analysis.source import DB, Experiment, reading, report_folder, resolve_experiment
 from analysis.stats import summarize
 
 HEADLINE = ("best_val_acc", "final_val_acc", "best_train_acc", "final_train_acc", "final_test_acc")
@@ -26,7 +26,7 @@ def build_report(experiment: Experiment, out_dir: str | Path | None = None, db: 
     """Write the plots and ``index.html`` into ``out_dir`` (default outputs/<experiment>/report/)."""
     with reading(db) as store:
         record = resolve_experiment(store, experiment, version)
-        folder = Path(out_dir) if out_dir is not None else Path("outputs") / record.name / "report"
+        folder = Path(out_dir) if out_dir is not None else report_folder(record)
         folder.mkdir(parents=True, exist_ok=True)
         table = read_run_table(record, store)
         metrics = [m for m in HEADLINE if m in table.summary_columns]

@@ -62,3 +62,12 @@ def resolve_experiment(store: ExperimentStore, experiment: Experiment, version: 
         raise ExperimentNotFound(f"no experiment {which!r} in {store.url}; "
                                  f"it holds: {', '.join(names) if names else 'no experiments'}")
     return found
+
+
+def report_folder(record: ExperimentRecord) -> Path:
+    """``<base_dir>/<experiment>[_v<version>]/report``: beside the experiment's run folders."""
+    from experiment.plan import safe_name
+
+    base = (record.files or {}).get("experiment", {}).get("base_dir") or "outputs"
+    name = safe_name(record.name) + ("" if record.version == 1 else f"_v{record.version}")
+    return Path(base) / name / "report"

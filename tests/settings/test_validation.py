@@ -114,14 +114,18 @@ def test_build_makes_factories_for_runtime_kinds():
 
 
 def test_duplicate_registration_fails_at_import():
+    from settings.registry import ALL_REGISTRIES
+
     registry = Registry("widgets_for_test")
+    try:
+        @registry.register
+        class Thing:
+            """A widget."""
 
-    @registry.register
-    class Thing:  # noqa: D401
-        pass
-
-    with pytest.raises(RuntimeError, match="registered twice"):
-        registry.register(Thing)
+        with pytest.raises(RuntimeError, match="registered twice"):
+            registry.register(Thing)
+    finally:
+        ALL_REGISTRIES.pop("widgets_for_test")  # the catalog and contract tests see the real kinds only
 
 
 def test_factory_repr_and_type_name():
