@@ -83,9 +83,8 @@ class Dense(Layer):
         return LayerTrace(x, out, membrane, new_state, self.kernel.spiking)
 
     def _kernel_table(self, T: int) -> Tensor:
-        if not hasattr(self.kernel, "impulse_response"):
-            raise TypeError(f"{type(self.kernel).__name__} has no impulse response: PSP eligibilities need a "
-                            "linear, reset-free kernel (DENKernel, SequentialDENKernel, LeakyKernel without reset)")
+        """The kernel's impulse response; PSP eligibilities need a linear, reset-free kernel
+        (DENKernel, SequentialDENKernel, LeakyKernel without reset), others raise TypeError."""
         return self.kernel.impulse_response(T, dtype=torch.float64, device=self.weight.device)
 
     def psp(self, x: Tensor | SpikeTimes, at: Tensor) -> Tensor:

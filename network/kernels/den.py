@@ -23,6 +23,12 @@ def den_v0(tau_m: float, tau_s: float) -> float:
     return 1.0 / (math.exp(-t / tau_m) - math.exp(-t / tau_s))
 
 
+def check_distinct_taus(params: dict) -> list[tuple[str, str]]:
+    if params["tau_m"] == params["tau_s"]:
+        return [("tau_s", f"must differ from tau_m ({params['tau_m']}) for a double-exponential kernel")]
+    return []
+
+
 @KERNELS.register
 class DENKernel(Kernel):
     """``K(t) = V0 (exp(-t/tau_m) - exp(-t/tau_s))`` for t >= 0; ``V(t) = sum_i w_i sum_f K(t - t_i^f)``.
@@ -47,24 +53,14 @@ class DENKernel(Kernel):
         super().__init__()
         self.size, self.tau_m, self.tau_s, self.dt = size, tau_m, tau_s, dt
         self.v_0 = den_v0(tau_m, tau_s) if v_0 is None else v_0
-        self._tables: dict[tuple, Tensor] = {}
         self._traces = ExponentialTraces((tau_m, tau_s), dt, scales=(self.v_0, -self.v_0))
 
-    @staticmethod
-    def check_params(params: dict) -> list[tuple[str, str]]:
-        if params["tau_m"] == params["tau_s"]:
-            return [("tau_s", f"must differ from tau_m ({params['tau_m']}) for a double-exponential kernel")]
-        return []
+    check_params = staticmethod(check_distinct_taus)
 
-    def impulse_response(self, T: int, dtype: torch.dtype = torch.float64, device=None) -> Tensor:
-        """``K(k dt)`` for k = 0..T-1 (cached per length, dtype and device)."""
-        key = (T, dtype, str(device))
-        table = self._tables.get(key)
-        if table is None:
-            t = torch.arange(T, dtype=torch.float64, device=device) * self.dt
-            table = (self.v_0 * (torch.exp(-t / self.tau_m) - torch.exp(-t / self.tau_s))).to(dtype)
-            self._tables[key] = table
-        return table
+    def response(self, steps: Tensor) -> Tensor:
+        """``K(k dt)``."""
+        t = steps * self.dt
+        return self.v_0 * (torch.exp(-t / self.tau_m) - torch.exp(-t / self.tau_s))
 
     def trace(self, x: Tensor, state: Tensor | None = None) -> KernelTrace:
         """``x``: input current ``[T, B, N]``; state: ``[2, B, N]`` (float64), the two scaled

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from network.kernels.base import Kernel, KernelTrace
-from network.kernels.den import den_v0
+from network.kernels.den import check_distinct_taus, den_v0
 from network.kernels.fused import leaky_recurrence, lif_recurrence
 from network.surrogates import Surrogate
 from settings import PositiveFloat
@@ -55,23 +55,12 @@ class SequentialDENKernel(Kernel):
         self.v_0 = den_v0(tau_m, tau_s) if v_0 is None else v_0
         self.b_m, self.b_s = math.exp(-dt / tau_m), math.exp(-dt / tau_s)
         self.scale = self.v_0 * (self.b_m - self.b_s) if scaled else 1.0
-        self._tables: dict[tuple, Tensor] = {}
 
-    @staticmethod
-    def check_params(params: dict) -> list[tuple[str, str]]:
-        if params["tau_m"] == params["tau_s"]:
-            return [("tau_s", f"must differ from tau_m ({params['tau_m']}) for a double-exponential kernel")]
-        return []
+    check_params = staticmethod(check_distinct_taus)
 
-    def impulse_response(self, T: int, dtype: torch.dtype = torch.float64, device=None) -> Tensor:
-        """``h[k]`` for k = 0..T-1 (closed form, cached per length, dtype and device)."""
-        key = (T, dtype, str(device))
-        table = self._tables.get(key)
-        if table is None:
-            k = torch.arange(1, T + 1, dtype=torch.float64, device=device)
-            table = (self.scale * (self.b_m ** k - self.b_s ** k) / (self.b_m - self.b_s)).to(dtype)
-            self._tables[key] = table
-        return table
+    def response(self, steps: Tensor) -> Tensor:
+        """``h[k] = c (b_m^(k+1) - b_s^(k+1)) / (b_m - b_s)`` (closed form)."""
+        return self.scale * (self.b_m ** (steps + 1) - self.b_s ** (steps + 1)) / (self.b_m - self.b_s)
 
     def trace(self, x: Tensor, state: SequentialState | None = None) -> KernelTrace:
         """``x``: input current ``[T, B, N]``; state: ``(I, U)`` ``[B, N]`` after the last step."""
@@ -110,7 +99,6 @@ class LeakyKernel(Kernel):
         self.spiking, self.v_th, self.v_reset = spike, v_th, v_reset
         self.surrogate = SURROGATES.create(surrogate)
         self.b = math.exp(-dt / tau)
-        self._tables: dict[tuple, Tensor] = {}
 
     @staticmethod
     def check_params(params: dict) -> list[tuple[str, str]]:
@@ -118,16 +106,11 @@ class LeakyKernel(Kernel):
             return [("reset", "needs spike: true (a reset follows a spike)")]
         return []
 
-    def impulse_response(self, T: int, dtype: torch.dtype = torch.float64, device=None) -> Tensor:
-        """``b^k`` for k = 0..T-1 (cached per length, dtype and device); only without a reset."""
+    def response(self, steps: Tensor) -> Tensor:
+        """``b^k``; only without a reset."""
         if self.reset:
             raise TypeError("a LeakyKernel with reset is not linear: it has no impulse response")
-        key = (T, dtype, str(device))
-        table = self._tables.get(key)
-        if table is None:
-            table = (self.b ** torch.arange(T, dtype=torch.float64, device=device)).to(dtype)
-            self._tables[key] = table
-        return table
+        return self.b ** steps
 
     def trace(self, x: Tensor, state: Tensor | None = None) -> KernelTrace:
         """``x``: input current ``[T, B, N]``; state: U ``[B, N]`` after the last step (after a reset)."""
