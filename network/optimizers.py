@@ -4,7 +4,10 @@ Optimizers consume ``.grad`` only, whichever learning rule wrote it.
 """
 from __future__ import annotations
 
+import functools
 import inspect
+import operator
+import types
 import typing
 from typing import Any, Iterable, Literal
 
@@ -48,6 +51,18 @@ class MomentumOptimizer(torch.optim.Optimizer):
         return loss
 
 
+def _without_tensor(tp: Any) -> Any:
+    """``float | Tensor`` -> ``float`` (also inside tuples): a YAML value is never a tensor, and
+    the tensor member would otherwise let any value through the type check."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        kept = [_without_tensor(a) for a in args if a is not torch.Tensor]
+        return functools.reduce(operator.or_, kept) if kept else tp
+    if origin is tuple and args:
+        return tuple[tuple(_without_tensor(a) for a in args)]
+    return tp
+
+
 def _torch_factory(cls: type, runtime: str, extra: dict[str, tuple[Any, Any]], make: Any, probe: Any) -> Any:
     """A YAML constructor for a torch class: ``cls``'s keyword parameters (without ``runtime``)
     plus ``extra`` (name -> (annotation, default)); ``check_params`` builds it once on a probe
@@ -62,7 +77,7 @@ def _torch_factory(cls: type, runtime: str, extra: dict[str, tuple[Any, Any]], m
     params += [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own]
     params += [inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=d) for k, (_, d) in extra.items()]
     make.__signature__ = inspect.Signature(params)
-    make.__annotations__ = {k: v for k, v in hints.items() if k in {p.name for p in own}} | {
+    make.__annotations__ = {k: _without_tensor(v) for k, v in hints.items() if k in {p.name for p in own}} | {
         k: a for k, (a, _) in extra.items()}
     make.__name__ = make.__qualname__ = cls.__name__
     make.__doc__ = f"torch.optim {cls.__name__} (see the torch documentation)."

@@ -155,7 +155,8 @@ def resolve_experiment(folder: str | Path, set_args: list[str] = (), only: list[
 
 
 def _dedupe(issues: list[ConfigIssue]) -> list[ConfigIssue]:
-    """The same problem in several trials (it comes from config.yaml or a sweep) shows once."""
+    """The same problem in several trials (it comes from config.yaml, a sweep or ``--set``)
+    shows once."""
     first: dict[tuple[str, str], int] = {}
     repeats: dict[int, int] = {}
     out: list[ConfigIssue] = []
@@ -163,6 +164,8 @@ def _dedupe(issues: list[ConfigIssue]) -> list[ConfigIssue]:
         key = (issue.path, issue.message)
         if key in first and issue.where.startswith("trial "):
             repeats[first[key]] = repeats.get(first[key], 0) + 1
+            continue
+        if key in first and issue.where == out[first[key]].where:
             continue
         first[key] = len(out)
         out.append(issue)

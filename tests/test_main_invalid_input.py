@@ -113,3 +113,33 @@ def test_config_command_reports_the_same_errors(capsys, folder):
     (folder / "config.yaml").write_text(TINY_CONFIG.replace("epochs: 2", "epochs: two"))
     code, lines = run_cli(capsys, "config", str(folder))
     assert code == 2 and "epochs must be an integer >= 0, got 'two'" in lines[0]
+
+
+def test_torch_optimizer_arguments_are_type_checked(capsys, folder):
+    """torch annotates ``lr: float | Tensor``; a YAML value is never a tensor, so a string must fail
+    the number check (and not slip through to a cryptic comparison error inside torch)."""
+    (folder / "config.yaml").write_text(TINY_CONFIG.replace("lr: 0.01", "lr: abc, betas: [0.9, x]"))
+    assert_rejected(capsys, folder, expect=["optimizer.lr must be a number, got 'abc'",
+                                            "optimizer.betas[1] must be a number, got 'x'"])
+
+
+def test_a_set_problem_shows_once_for_several_trials(capsys, folder):
+    (folder / "trials.yaml").write_text("- name: a\n- name: b\n- name: c\n")
+    assert_rejected(capsys, folder, "--set", "epochs=-1", expect=["--set: epochs must be an integer >= 0, got -1"])
+
+
+@pytest.mark.parametrize("text, needle", [
+    ("- 1\n- 2\n", "config.yaml: must be a mapping, got [1, 2]"),
+    (TINY_CONFIG.replace("model:\n", "model: 3\nunused:\n"), "model must be a model spec"),
+    (TINY_CONFIG + "callbacks: x\n", "callbacks must be a list, got 'x'"),
+])
+def test_odd_yaml_shapes(capsys, folder, text, needle):
+    (folder / "config.yaml").write_text(text)
+    code, lines = run_cli(capsys, "run", str(folder))
+    assert code == 2 and any(needle in line for line in lines), lines
+    assert all(line.startswith("error: ") for line in lines)
+    assert not (folder.parent / "out").exists()
+
+
+def test_zero_jobs(capsys, folder):
+    assert_rejected(capsys, folder, "--n-jobs", "0", expect=["--n-jobs: must be >= 1, got 0"])
