@@ -59,8 +59,8 @@ def test_fused_gradients_equal_step_by_step_autograd(case, surrogate):
     (o1, m1, u1, g1), (o2, m2, u2, g2) = results
     assert torch.equal(o1, o2) and o1.sum() > 0
     assert torch.allclose(m1, m2, atol=1e-12) and torch.allclose(u1, u2, atol=1e-12)
-    for a, b in zip(g1, g2):
-        assert torch.allclose(a, b, atol=1e-5, rtol=1e-5), (a - b).abs().max()
+    for a, b in zip(g1, g2):  # float64: equal to rounding (measured worst case ~3e-13)
+        assert torch.allclose(a, b, atol=1e-10, rtol=1e-10), (a - b).abs().max()
 
 
 def test_fused_float32_matches_reference():
@@ -73,7 +73,8 @@ def test_fused_float32_matches_reference():
         out, _ = kernel(xi)
         out.sum().backward()
         grads.append(xi.grad)
-    assert torch.allclose(grads[0], grads[1], atol=1e-5)
+    assert grads[0].abs().max() > 0.05  # spikes happened, the surrogate carried gradient
+    assert torch.allclose(grads[0], grads[1], atol=1e-5, rtol=1e-5)  # the float32 tolerance
 
 
 def test_initial_state_gradient():
