@@ -70,8 +70,8 @@ def run_reference(batch_size: int, repeats: int, out: Path) -> dict:
     result = {}
 
     def epoch():
-        result["w"] = reference_epoch(times, encoded["train"].targets, w0, order, config["env"]["T"], batch_size,
-                                      opt["lr"], opt["momentum"], kernel["tau_m"], kernel["tau_s"],
+        result["w"] = reference_epoch(times, encoded["train"].targets, w0, order, encoded["train"].inputs.T,
+                                      batch_size, opt["lr"], opt["momentum"], kernel["tau_m"], kernel["tau_s"],
                                       config["loss"]["v_th"])
 
     seconds, samples = median_time(epoch, repeats, warmup=0)

@@ -1,4 +1,5 @@
-"""Encoders turn feature vectors ``[B, F]`` into spikes ``[T, B, F']`` (or spike times)."""
+"""Encoders turn feature vectors ``[B, F]`` into spikes ``[L, B, F']`` (or spike times), with
+``L = T / dt`` time steps for a sample of duration ``T`` ms."""
 from __future__ import annotations
 
 import torch
@@ -8,11 +9,25 @@ from network.events import SpikeTimes
 from settings.registries import ENCODERS
 
 
+def n_steps(T: float, dt: float) -> int:
+    """Time steps in a sample of ``T`` ms at ``dt`` ms per step."""
+    return max(1, round(T / dt))
+
+
+def check_steps(params: dict) -> list[tuple[str, str]]:
+    """``T`` must be a whole number of ``dt`` steps (validation hook)."""
+    steps = params["T"] / params["dt"]
+    if abs(steps - round(steps)) > 1e-6 * max(1.0, steps):
+        return [("T", f"{params['T']:g} ms is not a whole number of dt = {params['dt']:g} ms steps "
+                      f"(T/dt = {steps:g}); make T a multiple of dt")]
+    return []
+
+
 @ENCODERS.set_base
 class Encoder:
     """Base class.
 
-    ``encode(x [B, F], generator) -> [T, B, F'] | SpikeTimes``; ``out_features(F) -> F'``.
+    ``encode(x [B, F], generator) -> [L, B, F'] | SpikeTimes``; ``out_features(F) -> F'``.
     ``stochastic`` encoders draw from ``generator`` (seeded from the run's seed).
     """
 

@@ -6,8 +6,8 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from encoders.base import Encoder
-from settings import PositiveFloat, PositiveInt
+from encoders.base import Encoder, check_steps, n_steps
+from settings import PositiveFloat
 from settings.registries import ENCODERS
 
 
@@ -17,7 +17,7 @@ class RateEncoder(Encoder):
     at ``x = x_max``), or regularly spaced spikes at the same rate (``mode: regular``).
 
     Args:
-        T: number of time steps.
+        T: duration of a sample (ms): ``T / dt`` time steps.
         x_max: the input value that gets the maximal rate.
         gain: spike probability per step at ``x_max`` (ignored when ``max_rate_hz`` is set).
         max_rate_hz: firing rate at ``x_max`` in Hz, with ``dt`` in ms.
@@ -25,19 +25,21 @@ class RateEncoder(Encoder):
         dt: time step (ms).
     """
 
-    def __init__(self, T: PositiveInt = 100, x_max: PositiveFloat = 1.0, gain: PositiveFloat = 1.0,
+    def __init__(self, T: PositiveFloat = 100.0, x_max: PositiveFloat = 1.0, gain: PositiveFloat = 1.0,
                  max_rate_hz: PositiveFloat | None = None, mode: Literal["bernoulli", "regular"] = "bernoulli",
                  dt: PositiveFloat = 1.0):
         self.T, self.x_max, self.gain, self.max_rate_hz, self.mode, self.dt = T, x_max, gain, max_rate_hz, mode, dt
+        self.steps = n_steps(T, dt)
         self.stochastic = mode == "bernoulli"
 
     @staticmethod
     def check_params(params: dict) -> list[tuple[str, str]]:
+        issues = check_steps(params)
         top = params["max_rate_hz"] * params["dt"] / 1000 if params["max_rate_hz"] is not None else params["gain"]
         if top > 1:
-            return [("max_rate_hz" if params["max_rate_hz"] is not None else "gain",
-                     f"gives a spike probability per step of {top:g} > 1; lower it or dt")]
-        return []
+            issues.append(("max_rate_hz" if params["max_rate_hz"] is not None else "gain",
+                           f"gives a spike probability per step of {top:g} > 1; lower it or dt"))
+        return issues
 
     def probability(self, x: Tensor) -> Tensor:
         top = self.max_rate_hz * self.dt / 1000 if self.max_rate_hz is not None else self.gain
@@ -46,8 +48,8 @@ class RateEncoder(Encoder):
     def encode(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         p = self.probability(x)  # [B, F]
         if self.mode == "bernoulli":
-            u = torch.rand((self.T,) + tuple(p.shape), generator=generator, device=p.device)
+            u = torch.rand((self.steps,) + tuple(p.shape), generator=generator, device=p.device)
             return (u < p).to(torch.float32)
-        steps = torch.arange(1, self.T + 1, dtype=torch.float32, device=p.device).reshape(-1, *([1] * p.dim()))
+        steps = torch.arange(1, self.steps + 1, dtype=torch.float32, device=p.device).reshape(-1, *([1] * p.dim()))
         counts = torch.floor(steps * p + 1e-6)
         return (counts - torch.cat([torch.zeros_like(counts[:1]), counts[:-1]])).clamp(0, 1)

@@ -63,10 +63,12 @@ def _without_tensor(tp: Any) -> Any:
     return tp
 
 
-def _torch_factory(cls: type, runtime: str, extra: dict[str, tuple[Any, Any]], make: Any, probe: Any) -> Any:
+def _torch_factory(cls: type, runtime: str, extra: dict[str, tuple[Any, Any]], make: Any, probe: Any,
+                   refuse: str | None = None) -> Any:
     """A YAML constructor for a torch class: ``cls``'s keyword parameters (without ``runtime``)
     plus ``extra`` (name -> (annotation, default)); ``check_params`` builds it once on a probe
-    so that torch's own argument checks (``Invalid learning rate: -0.5``) fail at validation."""
+    so that torch's own argument checks (``Invalid learning rate: -0.5``) fail at validation.
+    ``refuse``: why this class can never train a Spikelab model (reported at validation)."""
     own = [p for name, p in inspect.signature(cls).parameters.items() if name not in ("self", runtime)
            and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
     try:
@@ -83,6 +85,8 @@ def _torch_factory(cls: type, runtime: str, extra: dict[str, tuple[Any, Any]], m
     make.__doc__ = f"torch.optim {cls.__name__} (see the torch documentation)."
 
     def check_params(resolved: dict) -> list[tuple[str, str]]:
+        if refuse:
+            return [("type", f"{cls.__name__} cannot be used: {refuse}")]
         kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in resolved.items()
                   if k != "type" and k not in extra}
         try:
@@ -99,6 +103,11 @@ def _probe_parameters() -> list[torch.nn.Parameter]:
     return [torch.nn.Parameter(torch.zeros(2, 2))]
 
 
+# torch optimizers that no Spikelab model can use, and what to use instead
+_UNUSABLE_OPTIMIZERS = {"SparseAdam": "it needs sparse gradients (nn.Embedding(sparse=True)) and every Spikelab "
+                                      "layer has dense ones; use Adam or AdamW"}
+
+
 def _register_torch_optimizers() -> None:
     for name in sorted(dir(torch.optim)):
         cls = getattr(torch.optim, name)
@@ -110,7 +119,8 @@ def _register_torch_optimizers() -> None:
             return _cls(params, **{k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()})
 
         OPTIMIZERS.register(_torch_factory(cls, "params", {}, make,
-                                           lambda kw, _cls=cls: _cls(_probe_parameters(), **kw)), name=name)
+                                           lambda kw, _cls=cls: _cls(_probe_parameters(), **kw),
+                                           _UNUSABLE_OPTIMIZERS.get(name)), name=name)
 
 
 _register_torch_optimizers()

@@ -183,24 +183,34 @@ class TrainingPipeline:
         loss_sum, correct = 0.0, 0
         for batch, index in enumerate(order.split(self.batch_size)):
             x, y = train.batch(index.to(self.device))
-            optimizer.zero_grad(set_to_none=True)
-            with torch.set_grad_enabled(needs_graph):
-                output = model(x)
-            scores = output.scores if needs_graph else output.scores.detach().requires_grad_()
-            loss = self.loss(scores, y)
-            loss_value = loss.item()
-            if not math.isfinite(loss_value):
-                raise DivergenceError(f"train_loss became {loss_value} at epoch {state.epoch}, batch {batch}")
-            ctx = RuleContext(model, x, y, output, scores, loss)
-            for rule in self.rules:
-                rule.accumulate(ctx)
-            if self.grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), self.grad_clip)
-            optimizer.step()
+            first: list[tuple[float, Tensor]] = []  # loss and scores before the update
+
+            def closure() -> Tensor:
+                """Forward, loss, rules -> .grad. Optimizers call it once (LBFGS: once per
+                line-search evaluation); the batch's loss and accuracy are those of the first call."""
+                optimizer.zero_grad(set_to_none=True)
+                with torch.set_grad_enabled(needs_graph):
+                    output = model(x)
+                scores = output.scores if needs_graph else output.scores.detach().requires_grad_()
+                loss = self.loss(scores, y)
+                loss_value = loss.item()
+                if not math.isfinite(loss_value):
+                    raise DivergenceError(f"train_loss became {loss_value} at epoch {state.epoch}, batch {batch}")
+                ctx = RuleContext(model, x, y, output, scores, loss)
+                for rule in self.rules:
+                    rule.accumulate(ctx)
+                if self.grad_clip is not None:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), self.grad_clip)
+                if not first:
+                    first.append((loss_value, scores.detach()))
+                return loss.detach()
+
+            optimizer.step(closure)
             if scheduler is not None and scheduler.interval == "batch":
                 scheduler.step()
+            loss_value, scores = first[0]
             loss_sum += loss_value * len(y)
-            correct += int((self.loss.predict(scores.detach()) == y).sum())
+            correct += int((self.loss.predict(scores) == y).sum())
             for cb in cbs:
                 cb.on_batch_end(state, batch, loss_value)
         for name, p in model.named_parameters():

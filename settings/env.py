@@ -16,7 +16,7 @@ class Env:
     """Simulation environment.
 
     Args:
-        T: number of simulation time steps.
+        T: duration of a sample (ms); it is simulated in ``T / dt`` time steps.
         dt: time step (ms).
         v_th: firing threshold.
         v_reset: reset potential.
@@ -28,7 +28,7 @@ class Env:
             ``null`` gives each run an equal share of the cores (all of them when inline).
     """
 
-    T: PositiveInt = 100
+    T: PositiveFloat = 100.0
     dt: PositiveFloat = 1.0
     v_th: float = 1.0
     v_reset: float = 0.0

@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import pytest
 import torch
 
 from encoders.latency import LatencyEncoder
 from encoders.rate import RateEncoder
 from network.events import SpikeTimes
+from settings.errors import ConfigError
+from settings.registries import ENCODERS
+from settings.schema import validate
 from tools.seeding import torch_generator
 
 
@@ -43,3 +47,20 @@ def test_rate_encoder_max_rate_and_regular_mode():
     spikes = enc.encode(torch.tensor([[1.0, 0.5]]))
     assert spikes[:, 0, 0].sum() == 100 and spikes[:, 0, 1].sum() == 50  # 100 Hz over 1 s
     assert not enc.stochastic
+
+
+def test_T_is_a_duration_in_ms_of_T_over_dt_steps():
+    """specs/tempotron.md: ``t_i = floor(x_i / x_max * (L - 1))`` with ``L = T / dt``."""
+    enc = LatencyEncoder(T=500.0, dt=0.5)
+    assert enc.steps == 1000
+    assert enc.times(torch.tensor([[0.5, 1.0]])).tolist() == [[499, 999]]
+    assert enc.encode(torch.tensor([[0.5]])).T == 1000
+    assert RateEncoder(T=20.0, dt=0.25, mode="regular").encode(torch.ones(1, 3)).shape == (80, 1, 3)
+
+
+def test_env_dt_reaches_the_encoder_and_T_must_be_whole_steps():
+    env = {"T": 500.0, "dt": 0.5}
+    assert validate({"type": "LatencyEncoder"}, ENCODERS, "encoder", env=env)["dt"] == 0.5
+    with pytest.raises(ConfigError) as info:
+        validate({"type": "RateEncoder"}, ENCODERS, "encoder", env={"T": 500.0, "dt": 0.3})
+    assert "encoder.T 500 ms is not a whole number of dt = 0.3 ms steps" in str(info.value)
