@@ -10,6 +10,11 @@ LIF (``lif_recurrence``)::
     z_t = H(p_t - v_th)                  (spike; surrogate derivative s_t in the backward)
     u_t = p_t - v_th z_t                 (soft reset)  | p_t (1 - z_t) + v_reset z_t (hard) | p_t (none)
 
+With ``undecayed_reset`` (the CUBA form of specs/resonators.md, ``U_t = b U_{t-1} + I_t -
+theta z_{t-1}``) the soft reset subtracts ``v_th / alpha``, so that the next step's decay leaves
+exactly ``v_th`` subtracted; then ``dp_t/dalpha = p_{t-1}`` and the final state adds
+``v_th / alpha^2 z_{T-1}`` to it.
+
 Backward, with ``c_t = du_t/dp_t`` (soft: ``1 - v_th s_t``; hard: ``1 - z_t + (v_reset - p_t) s_t``;
 none: 1; a detached reset drops the ``s_t`` terms) and ``dL/du_{T-1}`` the final state's gradient::
 
@@ -43,8 +48,12 @@ def _reduce_like(grad: Tensor, like: Tensor) -> Tensor:
     return grad.sum(dim=tuple(range(grad.dim() - like.dim())))
 
 
-def _reset(p: Tensor, z: Tensor, v_th: float, v_reset: float, reset: Reset, out: Tensor) -> Tensor:
+def _reset(p: Tensor, z: Tensor, v_th: float | Tensor, v_reset: float, reset: Reset, out: Tensor) -> Tensor:
+    """``u_t`` from ``p_t`` and ``z_t`` into ``out``; a soft reset subtracts ``v_th`` (a float, or a
+    tensor of reset amounts for the undecayed reset)."""
     if reset == "soft":
+        if isinstance(v_th, Tensor):
+            return torch.addcmul(p, z, v_th, value=-1.0, out=out)
         return torch.sub(p, z, alpha=v_th, out=out)
     out.copy_(p)
     if reset == "hard":
@@ -58,10 +67,12 @@ def _chunk(x: Tensor) -> int:
     return max(1, min(x.shape[0], (1 << 20) // per_step))
 
 
-def _reset_factor(p: Tensor, s: Tensor, v_th: float, v_reset: float, reset: Reset, detach: bool) -> Tensor:
-    """``c_t = du_t/dp_t`` for a chunk of pre-reset membranes ``p`` and surrogate slopes ``s``."""
+def _reset_factor(p: Tensor, s: Tensor, v_th: float, v_reset: float, reset: Reset, detach: bool,
+                  amount: float | Tensor) -> Tensor:
+    """``c_t = du_t/dp_t`` for a chunk of pre-reset membranes ``p`` and surrogate slopes ``s``
+    (``amount``: what a soft reset subtracts)."""
     if reset == "soft":
-        return torch.ones_like(p) if detach else 1.0 - v_th * s
+        return torch.ones_like(p) if detach else 1.0 - amount * s
     if reset == "hard":
         keep = (p <= v_th).to(p.dtype)
         return keep if detach else keep + (v_reset - p) * s
@@ -81,8 +92,10 @@ def _after_reset(p: Tensor, v_th: float, v_reset: float, reset: Reset) -> Tensor
 class _LIF(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, alpha: Tensor, gain: Tensor, u0: Tensor, v_th: float, v_reset: float,
-                reset: Reset, detach_reset: bool, surrogate: Surrogate):
+                reset: Reset, detach_reset: bool, surrogate: Surrogate, undecayed_reset: bool):
         alpha_b = alpha.expand_as(u0)
+        undecayed = undecayed_reset and reset == "soft"
+        amount = v_th / alpha_b if undecayed else v_th
         P = torch.empty_like(x)
         Z = torch.empty_like(x)
         ps, zs = P.unbind(0), Z.unbind(0)
@@ -93,18 +106,19 @@ class _LIF(torch.autograd.Function):
             for t in range(t0, min(t0 + size, x.shape[0])):
                 ps[t].addcmul_(u, alpha_b)
                 torch.gt(ps[t], v_th, out=zs[t])
-                _reset(ps[t], zs[t], v_th, v_reset, reset, u)
+                _reset(ps[t], zs[t], amount, v_reset, reset, u)
         ctx.save_for_backward(x, P, alpha, gain, u0)
-        ctx.config = (v_th, v_reset, reset, detach_reset, surrogate)
+        ctx.config = (v_th, v_reset, reset, detach_reset, surrogate, undecayed)
         ctx.set_materialize_grads(False)  # unused outputs get no zero [T, B, N] gradient
         return Z, u, P
 
     @staticmethod
     def backward(ctx, gZ: Tensor | None, gU: Tensor | None, gP: Tensor | None):
         x, P, alpha, gain, u0 = ctx.saved_tensors
-        v_th, v_reset, reset, detach_reset, surrogate = ctx.config
+        v_th, v_reset, reset, detach_reset, surrogate, undecayed = ctx.config
         need_alpha, need_gain = ctx.needs_input_grad[1], ctx.needs_input_grad[2]
         alpha_b = alpha.expand_as(u0)
+        amount = v_th / alpha_b if undecayed else v_th
         GX = torch.empty_like(P)
         g_alpha = torch.zeros_like(u0) if need_alpha else None
         g_gain = torch.zeros_like(u0) if need_gain else None
@@ -118,7 +132,7 @@ class _LIF(torch.autograd.Function):
             gp = torch.zeros_like(p) if gZ is None else gZ[t0:t1] * s
             if gP is not None:
                 gp += gP[t0:t1]
-            c = _reset_factor(p, s, v_th, v_reset, reset, detach_reset)
+            c = _reset_factor(p, s, v_th, v_reset, reset, detach_reset, amount)
             gps, cs = gp.unbind(0), c.unbind(0)
             last = t1 - t0 - 1
             if later is None:  # the final step: its state gradient enters through c_{T-1}
@@ -133,29 +147,34 @@ class _LIF(torch.autograd.Function):
             torch.mul(gp, gain, out=GX[t0:t1])
             if need_gain:
                 g_gain += (gp * x[t0:t1]).sum(0)
-            if need_alpha:
-                previous = _after_reset(P[t0 - 1:t1 - 1], v_th, v_reset, reset) if t0 > 0 else torch.cat(
-                    [u0.unsqueeze(0), _after_reset(P[:t1 - 1], v_th, v_reset, reset)])
+            if need_alpha:  # dp_t/dalpha = u_{t-1} (undecayed reset: p_{t-1}, see the module docstring)
+                before = P[t0 - 1:t1 - 1] if t0 > 0 else P[:t1 - 1]
+                previous = before if undecayed else _after_reset(before, v_th, v_reset, reset)
+                if t0 == 0:
+                    previous = torch.cat([u0.unsqueeze(0), previous])
                 g_alpha += (gp * previous).sum(0)
+        if need_alpha and undecayed and gU is not None:  # u_{T-1} = p_{T-1} - v_th / alpha z_{T-1}
+            g_alpha += gU * (P[-1] > v_th).to(P.dtype) * v_th / alpha_b ** 2
         return (GX, _reduce_like(g_alpha, alpha) if need_alpha else None,
                 _reduce_like(g_gain, gain) if need_gain else None,
-                later * alpha_b if ctx.needs_input_grad[3] else None, None, None, None, None, None)
+                later * alpha_b if ctx.needs_input_grad[3] else None, None, None, None, None, None, None)
 
 
 def lif_recurrence(x: Tensor, alpha: Tensor, u0: Tensor, v_th: float, v_reset: float = 0.0,
                    reset: Reset = "soft", detach_reset: bool = False, surrogate: Surrogate | None = None,
-                   gain: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+                   gain: Tensor | None = None, undecayed_reset: bool = False) -> tuple[Tensor, Tensor, Tensor]:
     """Spikes ``[T, B, N]``, final membrane ``[B, N]`` and pre-reset membrane ``[T, B, N]``.
 
     ``alpha`` and ``gain`` are scalar tensors or ``[N]`` (``gain`` defaults to 1); ``u0`` is the
-    initial membrane ``[B, N]``.
+    initial membrane ``[B, N]``; ``undecayed_reset``: a soft reset takes exactly ``v_th`` off the
+    next step's membrane (CUBA form).
     """
     from network.surrogates import FastSigmoid
 
     if gain is None:
         gain = torch.ones((), dtype=x.dtype, device=x.device)
     return _LIF.apply(x, alpha, gain, u0, float(v_th), float(v_reset), reset, detach_reset,
-                      surrogate or FastSigmoid())
+                      surrogate or FastSigmoid(), undecayed_reset)
 
 
 class _Leaky(torch.autograd.Function):

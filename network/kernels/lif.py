@@ -34,8 +34,9 @@ def lif_step(x: Tensor, state: LIFState, p: LIFParameters) -> tuple[Tensor, LIFS
     """One step of the LIF neuron (plain autograd; the reference for the fused recurrence).
 
     current-based: ``u = alpha u + (1 - alpha) x``; CUBA: ``i = beta i + x``, ``u = alpha u + i``;
-    then ``z = H(u - v_th)`` and the reset (soft: ``u - v_th z``; hard: ``v_reset`` where z;
-    none). Returns spikes ``[B, N]`` and the new state.
+    then ``z = H(u - v_th)`` and the reset (soft: ``u - v_th z``, CUBA ``u - v_th / alpha z`` so
+    that the next step is ``U_t = alpha U_{t-1} + I_t - v_th z_{t-1}`` as in specs/resonators.md;
+    hard: ``v_reset`` where z; none). Returns spikes ``[B, N]`` and the new state.
     """
     if p.beta is None:
         i = None
@@ -46,7 +47,9 @@ def lif_step(x: Tensor, state: LIFState, p: LIFParameters) -> tuple[Tensor, LIFS
     u = p.alpha * state.u + drive
     z = p.surrogate.spike(u - p.v_th)
     r = z.detach() if p.detach_reset else z
-    if p.reset == "soft":
+    if p.reset == "soft" and p.beta is not None:  # CUBA: U_t = alpha U_{t-1} + I_t - v_th z_{t-1}
+        u = u - p.v_th / p.alpha * r
+    elif p.reset == "soft":
         u = u - p.v_th * r
     elif p.reset == "hard":
         u = u * (1 - r) + p.v_reset * r
@@ -63,7 +66,8 @@ class LIFKernel(Kernel):
 
     Args:
         tau_m: membrane time constant (ms).
-        tau_syn: synaptic time constant (ms); set it for the CUBA form with a synaptic current.
+        tau_syn: synaptic time constant (ms); set it for the CUBA form with a synaptic current,
+            ``I_t = beta I_{t-1} + x_t``, ``U_t = alpha U_{t-1} + I_t - v_th z_{t-1}`` (soft reset).
         v_th: firing threshold.
         v_reset: reset potential (hard reset).
         reset: ``soft`` (subtract v_th), ``hard`` (set to v_reset) or ``none``.
@@ -111,7 +115,7 @@ class LIFKernel(Kernel):
             drive = leaky_recurrence(x, p.beta, state.i)
             i_last, gain = drive[-1], None
         z, u, membrane = lif_recurrence(drive, p.alpha, state.u, p.v_th, p.v_reset, p.reset,
-                                        p.detach_reset, p.surrogate, gain)
+                                        p.detach_reset, p.surrogate, gain, undecayed_reset=p.beta is not None)
         return KernelTrace(z, LIFState(u, i_last), membrane)
 
     def _trace_steps(self, x: Tensor, state: LIFState, p: LIFParameters) -> KernelTrace:

@@ -122,3 +122,24 @@ def test_surrogate_derivatives_match_their_primitives():
     area = torch.trapezoid(dg.derivative(torch.linspace(-40, 40, 40001, dtype=torch.float64)),
                            dx=80 / 40000)
     assert float(area) == pytest.approx(dg.gamma * (1 + dg.p - 2 * dg.p), abs=1e-6)
+
+
+def test_cuba_follows_the_spec_recurrence():
+    """specs/resonators.md: ``I_t = a_s I_{t-1} + x_t``, ``U_t = b U_{t-1} + I_t - theta z_{t-1}``,
+    ``z_t = H(U_t - theta)``: the soft reset takes exactly theta off the next step."""
+    T, tau_m, tau_syn = 200, 20.0, 5.0
+    x = torch.full((T, 1, 1), 0.15, dtype=torch.float64)
+    b, a_s = math.exp(-1 / tau_m), math.exp(-1 / tau_syn)
+    i = u = z = 0.0
+    spikes, membrane = [], []
+    for t in range(T):
+        i = a_s * i + 0.15
+        u = b * u + i - 1.0 * z
+        z = float(u > 1.0)
+        spikes.append(z)
+        membrane.append(u)
+    for fused in (True, False):
+        out, _, trace = LIFKernel(size=1, tau_m=tau_m, tau_syn=tau_syn, fused=fused).double().trace(x)
+        assert out[:, 0, 0].tolist() == spikes, fused
+        assert torch.allclose(trace[:, 0, 0], torch.tensor(membrane, dtype=torch.float64), atol=1e-12)
+    assert sum(spikes) == 149  # the decayed-reset variant would give 156
