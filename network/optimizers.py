@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from settings import NonNegativeFloat, PositiveFloat
+from settings.schema import selection_metric_problem
 from settings.registries import OPTIMIZERS, SCHEDULERS
 
 OPTIMIZERS.set_base(torch.optim.Optimizer)
@@ -87,6 +88,8 @@ def _torch_factory(cls: type, runtime: str, extra: dict[str, tuple[Any, Any]], m
     def check_params(resolved: dict) -> list[tuple[str, str]]:
         if refuse:
             return [("type", f"{cls.__name__} cannot be used: {refuse}")]
+        if "monitor" in extra and (problem := selection_metric_problem(resolved["monitor"])):
+            return [("monitor", problem)]
         kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in resolved.items()
                   if k != "type" and k not in extra}
         try:

@@ -142,14 +142,15 @@ class TrainingPipeline:
             for cb in cbs:
                 cb.on_fit_start(state)
             if resume is None:
-                self._end_epoch(state, cbs, 0, self.evaluate_all(model, encoded, splits.n_classes, state), 0.0)
+                self._end_epoch(state, cbs, 0, self.evaluate_all(model, encoded, splits.n_classes, state), 0.0,
+                                self._lr(state))
             for epoch in range(start, self.epochs + 1):
                 if state.should_stop:
                     break
                 state.epoch = epoch
                 for cb in cbs:
                     cb.on_epoch_start(state, epoch)
-                t0 = time.perf_counter()
+                t0, lr = time.perf_counter(), self._lr(state)
                 if self.resample_encoding and self.encoder is not None and self.encoder.stochastic:
                     encoded["train"] = self.encode(splits.train, state.extra["encode"])
                 running = self.train_epoch(state, encoded["train"], cbs)
@@ -157,7 +158,7 @@ class TrainingPipeline:
                 metrics = self.evaluate_all(model, encoded, splits.n_classes, state, running)
                 if scheduler is not None and scheduler.interval == "epoch":
                     scheduler.step(metrics)
-                self._end_epoch(state, cbs, epoch, metrics, elapsed)
+                self._end_epoch(state, cbs, epoch, metrics, elapsed, lr)
             for cb in cbs:
                 cb.on_fit_end(state)
         except BaseException as exc:
@@ -166,9 +167,14 @@ class TrainingPipeline:
             raise
         return FitResult(state.history, state.summary, state.stop_reason)
 
+    @staticmethod
+    def _lr(state: FitState) -> float:
+        return float(state.optimizer.param_groups[0]["lr"])
+
     def _end_epoch(self, state: FitState, cbs: list[Callback], epoch: int, metrics: dict[str, float],
-                   elapsed: float) -> None:
-        metrics["lr"] = float(state.optimizer.param_groups[0]["lr"])
+                   elapsed: float, lr: float) -> None:
+        """``lr``: the rate the epoch trained with (at its first batch), before the scheduler stepped."""
+        metrics["lr"] = lr
         metrics["epoch_time_s"] = elapsed
         state.epoch = epoch
         for cb in cbs:

@@ -28,6 +28,7 @@ import numpy as np
 
 from settings.errors import ConfigError, ConfigIssue, format_value
 from settings.paths import join_path, parse_path
+from settings.schema import selection_metric_problem
 
 GENERATORS = ("linspace", "logspace", "range")
 DISTRIBUTIONS = ("uniform", "loguniform", "choice", "randint")
@@ -215,6 +216,8 @@ def check_search(search: dict) -> None:
         where = f"search.objectives[{i}]"
         if not isinstance(objective.get("metric"), str):
             raise ConfigError(ConfigIssue(where, f"needs metric: <summary key>, got {format_value(objective)}"))
+        if problem := selection_metric_problem(objective["metric"]):
+            raise ConfigError(ConfigIssue(f"{where}.metric", problem))
         if objective.get("direction", "maximize") not in OBJECTIVE_DIRECTIONS:
             raise ConfigError(ConfigIssue(f"{where}.direction", f"must be one of {', '.join(OBJECTIVE_DIRECTIONS)}, "
                                                                 f"got {format_value(objective.get('direction'))}"))

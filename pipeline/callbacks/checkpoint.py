@@ -12,6 +12,7 @@ from pipeline.callbacks.base import Callback
 from pipeline.state import FitState
 from settings import PositiveInt
 from settings.registries import CALLBACKS
+from settings.schema import selection_metric_problem
 
 
 def save_atomic(obj: dict, path: Path) -> None:
@@ -43,6 +44,11 @@ class ModelCheckpoint(Callback):
     """
 
     order = 20
+
+    @staticmethod
+    def check_params(params: dict) -> list[tuple[str, str]]:
+        problem = params["monitor"] and selection_metric_problem(params["monitor"])
+        return [("monitor", problem)] if problem else []
 
     def __init__(self, monitor: str | None = None, mode: Literal["min", "max"] = "max", save_best: bool = True,
                  save_last: bool = True, every: PositiveInt = 1):

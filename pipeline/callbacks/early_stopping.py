@@ -8,6 +8,7 @@ from pipeline.callbacks.base import Callback
 from pipeline.state import FitState
 from settings import NonNegativeFloat, NonNegativeInt, PositiveInt
 from settings.registries import CALLBACKS
+from settings.schema import selection_metric_problem
 
 
 @CALLBACKS.register
@@ -28,6 +29,11 @@ class EarlyStopping(Callback):
     """
 
     order = 10
+
+    @staticmethod
+    def check_params(params: dict) -> list[tuple[str, str]]:
+        problem = params["monitor"] and selection_metric_problem(params["monitor"])
+        return [("monitor", problem)] if problem else []
 
     def __init__(self, monitor: str = "val_loss", mode: Literal["min", "max"] = "min", patience: PositiveInt = 5,
                  min_delta: NonNegativeFloat = 0.0, relative: bool = False, start_epoch: NonNegativeInt = 0,
