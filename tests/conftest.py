@@ -1,4 +1,4 @@
-"""Shared fixtures: the project root on sys.path, the shared data folder, small experiment folders."""
+"""The project root and tests/ on sys.path, every component registered, one torch thread per test."""
 from __future__ import annotations
 
 import sys
@@ -13,8 +13,6 @@ for folder in (ROOT, ROOT / "tests"):  # the project's packages and tests/testki
 
 import pipeline  # noqa: E402,F401  (registers every component)
 
-SHARED = ROOT.parent / "shared"
-
 
 @pytest.fixture(autouse=True)
 def _torch_threads():
@@ -22,11 +20,3 @@ def _torch_threads():
 
     torch.set_num_threads(1)
     yield
-
-
-@pytest.fixture
-def shared_data() -> Path:
-    folder = SHARED / "data"
-    if not folder.is_dir():
-        pytest.skip(f"shared data not found at {folder}")
-    return folder

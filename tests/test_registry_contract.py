@@ -2,6 +2,7 @@
 deterministic under a seed, passes gradients where trainable, documented."""
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from settings.registries import (CALLBACKS, DATASETS, ENCODERS, INITIALIZERS, KE
                                  LOSSES, MODELS, OPTIMIZERS, READOUTS, SCHEDULERS, SURROGATES)
 from settings.registry import ALL_REGISTRIES
 from settings.schema import build, validate
+from tools.seeding import seed_everything
 
 # the least YAML each component needs (required parameters only)
 MINIMAL = {
@@ -21,7 +23,7 @@ MINIMAL = {
     "Network": {"layers": [{"type": "Dense", "out_features": 3, "kernel": "LIFKernel"}], "readout": "SpikeCount"},
     "StepLR": {"step_size": 2}, "MultiStepLR": {"milestones": [1, 2]}, "ExponentialLR": {"gamma": 0.9},
     "CosineAnnealingLR": {"T_max": 5}, "CyclicLR": {"base_lr": 0.001, "max_lr": 0.01},
-    "OneCycleLR": {"max_lr": 0.01, "total_steps": 10}, "CosineAnnealingWarmRestarts": {"T_0": 3},
+    "OneCycleLR": {"max_lr": 0.01, "total_steps": 20}, "CosineAnnealingWarmRestarts": {"T_0": 3},
 }
 
 
@@ -81,26 +83,41 @@ def test_initializers(name):
 def test_layers_and_models(name):
     registry = LAYERS if name in LAYERS else MODELS
     runtime = {"in_features": 6} if registry is LAYERS else {"input_size": 6}
-    torch.manual_seed(0)
-    module = build(minimal(registry, name), registry, **runtime)
-    x = (torch.rand(15, 2, 6) < 0.5).float()
-    out = module(x)
-    if registry is LAYERS:
-        assert out.out.shape == (15, 2, 3)
-        loss = out.membrane.sum()
-    else:
+
+    def run(seed: int) -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor]:
+        seed_everything(seed)
+        module = build(minimal(registry, name), registry, **runtime)
+        x = (torch.rand(15, 2, 6) < 0.5).float()
+        out = module(x)
+        if registry is LAYERS:
+            assert out.out.shape == (15, 2, 3)
+            return module, out.out, out.membrane
         assert out.scores.shape == (2, 3)
-        loss = out.traces[0].membrane.sum()
-    loss.backward()
+        return module, out.scores, out.traces[0].membrane
+
+    module, out, membrane = run(0)
+    _, out_again, membrane_again = run(0)
+    assert torch.equal(out, out_again) and torch.equal(membrane, membrane_again)
+    assert not torch.equal(membrane, run(1)[2])  # the seed does reach the weights and the input
+    membrane.sum().backward()
     assert all(p.grad is not None for p in module.parameters())
 
 
 @pytest.mark.parametrize("name", entries(READOUTS))
 def test_readouts(name):
-    readout = build(minimal(READOUTS, name), READOUTS, in_features=3)
-    spikes = (torch.rand(10, 2, 3) < 0.5).float()
-    out = readout(LayerTrace(spikes, spikes, torch.randn(10, 2, 3), None, True))
-    assert out.scores.shape == (2, readout.out_features)
+    def run(seed: int):
+        seed_everything(seed)
+        readout = build(minimal(READOUTS, name), READOUTS, in_features=3)
+        spikes = (torch.rand(10, 2, 3) < 0.5).float()
+        out = readout(LayerTrace(spikes, spikes, torch.randn(10, 2, 3), None, True))
+        assert out.scores.shape == (2, readout.out_features)
+        return out
+
+    first, again = run(0), run(0)
+    assert torch.equal(first.scores, again.scores)
+    for a, b in ((first.time_index, again.time_index), (first.trace, again.trace)):
+        assert (a is None and b is None) or torch.equal(a, b)
+    assert not torch.equal(first.scores, run(1).scores)
 
 
 @pytest.mark.parametrize("name", entries(LOSSES))
@@ -148,13 +165,25 @@ def test_optimizers(name):
 
 @pytest.mark.parametrize("name", entries(SCHEDULERS))
 def test_schedulers(name):
-    w = torch.nn.Parameter(torch.ones(2))
-    opt = torch.optim.SGD([w], lr=0.01)
-    scheduler = build(minimal(SCHEDULERS, name), SCHEDULERS, optimizer=opt)
-    for _ in range(3):
-        opt.step()
-        scheduler.step({"val_loss": 1.0})
-    assert opt.param_groups[0]["lr"] > 0
+    """The registered scheduler gives the same learning rates, step by step, as torch's own class
+    built with the same arguments (12 steps: ReduceLROnPlateau's default patience of 10 runs out)."""
+    def learning_rates(make, step) -> list[float]:
+        opt = torch.optim.SGD([torch.nn.Parameter(torch.ones(2))], lr=0.01)
+        scheduler = make(opt)
+        rates = []
+        for _ in range(12):
+            opt.step()
+            step(scheduler)
+            rates.append(opt.param_groups[0]["lr"])
+        return rates
+
+    cls = getattr(torch.optim.lr_scheduler, name)
+    ours = learning_rates(lambda opt: build(minimal(SCHEDULERS, name), SCHEDULERS, optimizer=opt),
+                          lambda s: s.step({"val_loss": 1.0}))
+    theirs = learning_rates(lambda opt: cls(opt, **MINIMAL.get(name, {})),
+                            lambda s: s.step(1.0) if name == "ReduceLROnPlateau" else s.step())
+    assert ours == theirs
+    assert len(set(ours)) > 1, "the learning rate never changed: the comparison would prove nothing"
 
 
 @pytest.mark.parametrize("name", entries(ENCODERS))
@@ -179,9 +208,24 @@ def test_datasets(name):
 
 
 @pytest.mark.parametrize("name", entries(CALLBACKS))
-def test_callbacks(name):
+def test_callbacks(name, tmp_path):
+    """Every callback survives a real fit (all hooks), and its state_dict restores what the fit
+    left in it: a state the fit never changes is no state to resume from."""
+    from testkit import TEMPOTRON_CONFIG, make_pipeline
+
     cb = build(minimal(CALLBACKS, name), CALLBACKS)
-    assert isinstance(cb.order, int) and cb.state_dict() is not None
+    assert isinstance(cb.order, int)
+    untouched = copy.deepcopy(cb.state_dict())
+    pipe = make_pipeline(TEMPOTRON_CONFIG, epochs=2, data={"val_fraction": 0.25})
+    result = pipe.fit(seed=0, run_dir=tmp_path / "run", callbacks=[cb])
+    assert [h["epoch"] for h in result.history] == [0, 1, 2]
+    saved = copy.deepcopy(cb.state_dict())
+    assert isinstance(saved, dict)
+    if saved:
+        assert saved != untouched
+    restored = build(minimal(CALLBACKS, name), CALLBACKS)
+    restored.load_state_dict(copy.deepcopy(saved))
+    assert restored.state_dict() == saved
 
 
 def test_readme_component_list_is_generated_from_the_registries():

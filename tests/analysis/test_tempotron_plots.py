@@ -92,7 +92,8 @@ def test_single_plots_go_where_they_are_told(binary_run: Path, tmp_path: Path):
 def test_one_tempotron_per_class(tmp_path: Path):
     run_dir = trained(tmp_path, MULTI, 30)
     paths = plot_tempotron_run(run_dir, out_dir=tmp_path / "figures", per_class=2)
-    assert all(p.parent == tmp_path / "figures" for p in paths)
+    names = ["input_raster.png", "membrane.png", "kernel_response.png"]
+    assert paths == [tmp_path / "figures" / name for name in names]
     for path in paths:
         assert_png(path)
 

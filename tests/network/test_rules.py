@@ -68,19 +68,46 @@ def test_single_spike_lr_hand_computed():
     assert torch.allclose(net.layers[0].weight.grad[0], expected, atol=1e-12)
 
 
+ALL = [0, 0, 0, 0, 0]  # every afferent spikes at step 0: with unit weights the peak is 5 K_max = 5.00
+ONE = [0, -1, -1, -1, -1]  # one afferent spikes: peak K_max = 1.00
+TWO = [0, 0, -1, -1, -1]  # two afferents spike: peak 2 K_max = 2.00
+
+
+def peaks(ctx: RuleContext) -> torch.Tensor:
+    return ctx.output.traces[0].membrane.max(dim=0).values  # [B, O]
+
+
 def test_plasticity_induction_hand_computed():
-    """Batch of 4: two should fire (label 1); one of them never crosses threshold -> -eps * 1/4."""
+    """One output, threshold 3 between the peaks (5, 1, 2, 5, 1): of the three samples that should
+    fire (label 1), the one that fires gets nothing and the two silent ones get -eps each; label 0
+    samples never count, whether they fire (a false alarm) or not. Mean over the batch of 5:
+    -0.01 * 2 / 5 = -0.004 on every afferent weight."""
     net = tempotron(5, 1)
-    x = SpikeTimes(torch.tensor([[0, 1, 2, 3, 4]] * 4), 30)
-    ctx = context(net, x, torch.tensor([1, 1, 0, 0]), graph=False)
-    peak = ctx.output.traces[0].membrane.max(dim=0).values[:, 0]
-    with torch.no_grad():  # force sample 0 above threshold and sample 1 below it
-        assert peak.shape == (4,)
-    rule = PlasticityInduction(eps=0.01, v_th=float(peak[0]) + 1e-9)  # threshold just above sample 0's peak
-    rule.accumulate(ctx)
-    silent_should_fire = int((peak[:2] < rule.v_th).sum())
-    assert torch.allclose(net.layers[0].weight.grad, torch.full((1, 5), -0.01 * silent_should_fire / 4,
-                                                                dtype=torch.float64))
+    with torch.no_grad():
+        net.layers[0].weight.fill_(1.0)
+    x = SpikeTimes(torch.tensor([ALL, ONE, TWO, ALL, ONE]), 30)
+    ctx = context(net, x, torch.tensor([1, 1, 1, 0, 0]), graph=False)
+    assert torch.allclose(peaks(ctx)[:, 0], torch.tensor([5.0, 1.0, 2.0, 5.0, 1.0], dtype=torch.float64), atol=1e-3)
+    PlasticityInduction(eps=0.01, v_th=3.0).accumulate(ctx)
+    assert torch.allclose(net.layers[0].weight.grad, torch.full((1, 5), -0.004, dtype=torch.float64), atol=1e-15)
+
+
+def test_plasticity_induction_one_output_per_class():
+    """Three outputs (row weights 1, 0.5, 0.1: peaks 5, 2.5, 0.5 for ALL and 1, 0.5, 0.1 for ONE),
+    threshold 1.5. Only the labelled output of each sample may be induced: output 0 fires for
+    sample 0 (nothing); output 1 fires for sample 1 and is silent for sample 2 (1 of 5); output 2
+    is silent for samples 3 and 4 (2 of 5). Silent or firing outputs of other labels never count."""
+    net = tempotron(5, 3)
+    with torch.no_grad():
+        net.layers[0].weight.copy_(torch.tensor([[1.0], [0.5], [0.1]]).expand(3, 5))
+    x = SpikeTimes(torch.tensor([ALL, ALL, ONE, ALL, ONE]), 30)
+    ctx = context(net, x, torch.tensor([0, 1, 1, 2, 2]), graph=False)
+    expected_peaks = torch.tensor([[5.0, 2.5, 0.5], [5.0, 2.5, 0.5], [1.0, 0.5, 0.1], [5.0, 2.5, 0.5],
+                                   [1.0, 0.5, 0.1]], dtype=torch.float64)
+    assert torch.allclose(peaks(ctx), expected_peaks, atol=1e-3)
+    PlasticityInduction(eps=0.01, v_th=1.5).accumulate(ctx)
+    expected = torch.tensor([[0.0], [-0.002], [-0.004]], dtype=torch.float64).expand(3, 5)
+    assert torch.allclose(net.layers[0].weight.grad, expected, atol=1e-15)
 
 
 def test_several_rules_on_one_layer_add_up():

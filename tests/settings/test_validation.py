@@ -57,6 +57,9 @@ def test_literal_choices_and_nested_specs():
 def test_all_problems_reported_at_once():
     lines = issues({"type": "LIFKernel", "tau_m": -1, "reset": 3, "bogus": 1}, KERNELS)
     assert len(lines) == 3
+    assert lines[0].startswith("kernel.bogus is not a parameter of LIFKernel; allowed: tau_m, ")
+    assert lines[1:] == ["kernel.tau_m must be a number > 0, got -1",
+                         "kernel.reset must be one of 'soft', 'hard', 'none', got 3"]
 
 
 def test_missing_required_key_names_what_is_allowed():
@@ -132,3 +135,6 @@ def test_factory_repr_and_type_name():
     spec = validate({"type": "Adam"}, OPTIMIZERS)
     factory = Factory(OPTIMIZERS, spec, "optimizer")
     assert factory.type_name == "Adam"
+    # the registry kind and the whole resolved spec, defaults included (their tail varies with torch)
+    assert repr(factory).startswith("Factory(optimizers: {'type': 'Adam', 'lr': 0.001, 'betas': [0.9, 0.999], ")
+    assert repr(factory) == f"Factory(optimizers: {spec!r})"
