@@ -91,7 +91,7 @@ def test_unknown_trial_filter(capsys, folder):
 def test_env_error_names_env_yaml(capsys, folder):
     (folder / "env.yaml").write_text("T: -3\ndtt: 1\n")
     assert_rejected(capsys, folder, expect=["env.dtt is not a parameter of env.yaml (did you mean 'dt'?)",
-                                            "env.T must be an integer > 0, got -3"])
+                                            "env.T must be a number > 0, got -3"])
 
 
 def test_every_problem_at_once(capsys, folder):
