@@ -45,11 +45,16 @@ class MaxMembrane(Readout):
 
 @READOUTS.register
 class SoftMaxMembrane(Readout):
-    """A soft maximum over time of the last layer's membrane: ``s = log(sum_t exp(beta V_t) dt)``
-    (IntegrateLR's score; the loss compares it with v_th). ``t_max`` is the argmax of V.
+    """A soft maximum over time of the last layer's membrane, on the membrane's scale:
+    ``s = log(sum_t exp(beta V_t) dt) / beta``, which tends to ``max_t V`` as beta grows; the loss
+    compares it with v_th. ``t_max`` is the argmax of V.
+
+    specs/tempotron.md writes IntegrateLR's score without the ``1 / beta``; compared with v_th
+    that score would call a silent neuron firing (``V = 0`` everywhere scores ``log(T dt) > v_th``),
+    so Spikelab divides by beta. IntegrateLR keeps the spec's gradient ``beta sum_t softmax_t PSP_t``.
 
     Args:
-        beta: sharpness (per unit of membrane potential); ``s / beta`` tends to ``max_t V`` as beta grows.
+        beta: sharpness (per unit of membrane potential).
         dt: time step (ms).
     """
 
@@ -59,7 +64,7 @@ class SoftMaxMembrane(Readout):
 
     def forward(self, last: LayerTrace) -> ReadoutOutput:
         v = last.membrane
-        scores = torch.logsumexp(self.beta * v, dim=0) + math.log(self.dt)
+        scores = (torch.logsumexp(self.beta * v, dim=0) + math.log(self.dt)) / self.beta
         return ReadoutOutput(scores, v.detach().argmax(dim=0), None)
 
 

@@ -110,13 +110,14 @@ class SingleSpikeLR(_LayerRule):
 
 @LEARNING_RULES.register
 class IntegrateLR(_LayerRule):
-    """Soft max over time: the gradient of ``s = log(sum_t exp(beta V_t) dt) - v_th``,
-    ``ds/dw_i = beta sum_t softmax_t(beta V)_t PSP_i(t)``, with ``PSP_i(t) = sum_{t_i^f <= t} K(t - t_i^f)``.
+    """Soft max over time (specs/tempotron.md): ``dL/dw_i = E beta sum_t softmax_t(beta V)_t PSP_i(t)``,
+    with ``PSP_i(t) = sum_{t_i^f <= t} K(t - t_i^f)`` and the loss's error ``E = dL/ds``, summed over
+    the batch, every time step contributing by its softmax weight (SingleSpikeLR keeps only ``t_max``).
 
-    The loss's error ``E = dL/ds`` gives ``dL/dw_i = E ds/dw_i``, summed over the batch, every
-    time step contributing by its softmax weight (SingleSpikeLR keeps only ``t_max``). Under the
-    ``SoftMaxMembrane`` readout with the same beta this is the exact gradient of the loss; under
-    ``MaxMembrane`` the decision stays ``max_t V`` and the rule is a smoothed tempotron rule.
+    ``beta sum_t softmax_t PSP_t`` is the gradient of the spec's ``log(sum_t exp(beta V_t) dt)``.
+    Under the ``SoftMaxMembrane`` readout (same beta), whose score is that divided by beta, the
+    rule is beta times the exact gradient of the loss; under ``MaxMembrane`` the decision stays
+    ``max_t V`` and the rule is a smoothed tempotron rule.
     Needs a reset-free kernel on the trained (last) layer.
 
     Args:

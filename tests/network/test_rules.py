@@ -202,17 +202,18 @@ def test_integrate_lr_equals_autograd_of_the_soft_max_score(dense, n_out):
     y = torch.randint(0, max(n_out, 2), (8,))
     readout = {"type": "SoftMaxMembrane", "beta": 3.0}
     net = network(25, n_out, readout=readout)
-    v_th = 5.4  # about the median soft-max score here, so that there are errors of both kinds
+    v_th = 1.8  # about the median soft-max score here, so that there are errors of both kinds
     IntegrateLR(beta=3.0).accumulate(rule_context(net, x, y, graph=False, v_th=v_th))
     rule_grad = net.layers[0].weight.grad.clone()
     assert rule_grad.abs().sum() > 0
-    assert torch.allclose(rule_grad, autograd_grad(net, x, y, v_th), atol=1e-10)
+    # the spec's gradient is that of log(sum exp(beta V) dt) = beta x the readout's score
+    assert torch.allclose(rule_grad, 3.0 * autograd_grad(net, x, y, v_th), atol=1e-10)
 
 
 def test_integrate_lr_hand_computed():
-    """One afferent spiking at step 0, w = 0.3, T = 4, beta = 2, dt = 1: V_t = w K(t),
-    s = log(sum_t exp(beta V_t)); a missed fire (B = 1) has E = -1, so dL/dw = -beta sum_t p_t K(t)
-    with p = softmax(beta V)."""
+    """One afferent spiking at step 0, w = 0.3, T = 4, beta = 2, dt = 1: V_t = w K(t), the score is
+    s = log(sum_t exp(beta V_t)) / beta; a missed fire (B = 1) has E = -1, so the spec's
+    dL/dw = -beta sum_t p_t K(t) with p = softmax(beta V)."""
     K = [den_v0(15.0, 3.75) * (math.exp(-t / 15.0) - math.exp(-t / 3.75)) for t in range(4)]
     beta, w = 2.0, 0.3
     e = [math.exp(beta * w * k) for k in K]
@@ -221,9 +222,26 @@ def test_integrate_lr_hand_computed():
     with torch.no_grad():
         net.layers[0].weight.fill_(w)
     ctx = rule_context(net, SpikeTimes(torch.tensor([[0]]), 4), torch.tensor([1]), graph=False, v_th=10.0)
-    assert float(ctx.scores.detach()[0, 0]) == pytest.approx(math.log(sum(e)), abs=1e-12)
+    assert float(ctx.scores.detach()[0, 0]) == pytest.approx(math.log(sum(e)) / beta, abs=1e-12)
     IntegrateLR(beta=beta).accumulate(ctx)
     assert float(net.layers[0].weight.grad[0, 0]) == pytest.approx(expected, abs=1e-12)
+
+
+def test_soft_max_score_is_on_the_membrane_scale():
+    """A silent tempotron (V = 0 throughout, T = 500, beta = 50) scores log(500) / 50 = 0.124 < v_th:
+    it does not fire; a peak of about 1.2 scores between the peak and the peak + log(500) / 50."""
+    net = network(3, 1, readout={"type": "SoftMaxMembrane", "beta": 50.0})
+    with torch.no_grad():
+        net.layers[0].weight.zero_()
+    scores = net(SpikeTimes(torch.tensor([[0, 10, 20]]), 500)).scores.detach()
+    assert float(scores[0, 0]) == pytest.approx(math.log(500) / 50, abs=1e-9)
+    assert BinaryLoss(v_th=1.0).predict(scores).tolist() == [0]
+    with torch.no_grad():
+        net.layers[0].weight.fill_(0.4)
+    out = net(SpikeTimes(torch.tensor([[0, 0, 0]]), 500))
+    peak = float(out.traces[-1].membrane.detach().max())
+    assert peak == pytest.approx(1.2, abs=1e-3)  # the kernel's peak (t* = 6.93) sampled at whole steps
+    assert peak < float(out.scores.detach()[0, 0]) < peak + math.log(500) / 50
 
 
 def test_integrate_lr_checks_its_readout():
