@@ -306,34 +306,62 @@ def post_json(base: str, path: str, body: dict) -> dict:
         return json.load(response)
 
 
-def wait_until_up(base: str, server: subprocess.Popen, log: Path, timeout_s: float = 120.0) -> None:
+def wait_until_up(base: str, server: subprocess.Popen, log: Path, timeout_s: float = 600.0) -> bool:
+    """True once the server answers; False if it exited because its port was taken meanwhile
+    (the free port is only free until someone else binds it). ``timeout_s`` only guards a hang."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            pytest.fail(f"mlflow server exited with {server.returncode}:\n{log.read_text()[-3000:]}")
+            text = log.read_text()
+            if "address already in use" in text.lower():
+                return False
+            pytest.fail(f"mlflow server exited with {server.returncode}:\n{text[-3000:]}")
         try:
             with urllib.request.urlopen(f"{base}/health", timeout=2) as response:
                 if response.status == 200:
-                    return
+                    return True
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             pass
         time.sleep(0.5)
     pytest.fail(f"mlflow server did not answer within {timeout_s:.0f} s:\n{log.read_text()[-3000:]}")
 
 
+def start_server(mirror) -> tuple[subprocess.Popen, str]:
+    """``mlflow server`` on a free port of 127.0.0.1 (a new port if another process took it first)."""
+    log = mirror.folder / "server.log"
+    for _ in range(5):
+        port = free_port()
+        command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", mirror.uri,
+                   "--default-artifact-root", str(mirror.folder / "mlartifacts"),
+                   "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+        with log.open("w") as out:
+            server = subprocess.Popen(command, cwd=mirror.folder, stdout=out, stderr=subprocess.STDOUT,
+                                      start_new_session=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+        base = f"http://127.0.0.1:{port}"
+        try:
+            if wait_until_up(base, server, log):
+                return server, base
+        except BaseException:
+            stop(server)
+            raise
+    pytest.fail("mlflow server found no free port in 5 tries")
+
+
+def stop(server: subprocess.Popen) -> None:
+    try:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
+    except ProcessLookupError:
+        pass
+
+
 @pytest.mark.slow
 def test_mlflow_server_serves_the_runs_and_their_metrics(mirror):
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    log = mirror.folder / "server.log"
-    command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", mirror.uri,
-               "--default-artifact-root", str(mirror.folder / "mlartifacts"),
-               "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
-    with log.open("w") as out:
-        server = subprocess.Popen(command, cwd=mirror.folder, stdout=out, stderr=subprocess.STDOUT,
-                                  start_new_session=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    server, base = start_server(mirror)
     try:
-        wait_until_up(base, server, log)
         experiment = get_json(base, "/api/2.0/mlflow/experiments/get-by-name", experiment_name=EXPERIMENT)["experiment"]
         search = "/api/2.0/mlflow/runs/search"
         parents = post_json(base, search, {"experiment_ids": [experiment["experiment_id"]],
@@ -358,11 +386,4 @@ def test_mlflow_server_serves_the_runs_and_their_metrics(mirror):
                     assert values[2] == pytest.approx(epoch_metrics(2, seed)[key])
                     assert math.isnan(values[0]) == (key == "val_acc/label_3")
     finally:
-        try:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
-        except ProcessLookupError:
-            pass
+        stop(server)
