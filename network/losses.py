@@ -15,6 +15,12 @@ class Loss(nn.Module):
     def predict(self, scores: Tensor) -> Tensor:
         return scores.argmax(dim=-1)
 
+    def outputs_problem(self, n_outputs: int, n_classes: int) -> str | None:
+        """Why a model with ``n_outputs`` outputs cannot be trained on ``n_classes`` classes."""
+        if n_outputs < n_classes:
+            return f"the model has {n_outputs} output(s) but the data has {n_classes} classes"
+        return None
+
 
 @LOSSES.register
 class CrossEntropyLoss(Loss):
@@ -61,6 +67,12 @@ class BinaryLoss(Loss):
         margin = y * (scores - self.v_th)
         wrong = (margin <= 0).to(scores.dtype)
         return (-margin * wrong).sum(dim=-1).mean()
+
+    def outputs_problem(self, n_outputs: int, n_classes: int) -> str | None:
+        if (n_outputs == 1 and n_classes <= 2) or n_outputs == n_classes:
+            return None
+        return (f"the model has {n_outputs} output(s) but the data has {n_classes} classes (BinaryLoss: one "
+                f"output for two classes, or one per class)")
 
     def predict(self, scores: Tensor) -> Tensor:
         if scores.shape[-1] == 1:

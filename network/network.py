@@ -27,7 +27,10 @@ class NetworkOutput(NamedTuple):
 
 @MODELS.set_base
 class Model(nn.Module):
-    """Base class of models: ``forward(x) -> NetworkOutput``; built with ``input_size``."""
+    """Base class of models: ``forward(x) -> NetworkOutput``; built with ``input_size``;
+    ``out_features``: the number of class scores."""
+
+    out_features: int
 
 
 @MODELS.register

@@ -8,6 +8,7 @@ import functools
 import inspect
 import operator
 import types
+import warnings
 import typing
 from typing import Any, Iterable, Literal
 
@@ -94,8 +95,8 @@ def _torch_factory(cls: type, runtime: str, extra: dict[str, tuple[Any, Any]], m
                   if k != "type" and k not in extra}
         try:
             probe(kwargs)
-        except (ValueError, TypeError, KeyError) as exc:
-            return [("", f"is rejected by torch {cls.__name__}: {exc}")]
+        except (ValueError, TypeError, KeyError, ArithmeticError, IndexError) as exc:
+            return [("", f"is rejected by torch {cls.__name__}: {exc or type(exc).__name__}")]
         return []
 
     make.check_params = check_params
@@ -176,7 +177,16 @@ def _register_torch_schedulers() -> None:
             return Scheduler(_cls(optimizer, **kwargs), interval, monitor)
 
         def probe(kwargs: dict, _cls: type = cls) -> None:
-            _cls(torch.optim.SGD(_probe_parameters(), lr=0.1), **kwargs)
+            """Build it and take a step (``StepLR(step_size: 0)`` fails only when stepped)."""
+            optimizer = torch.optim.SGD(_probe_parameters(), lr=0.1)
+            scheduler = _cls(optimizer, **kwargs)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                optimizer.step()
+                if isinstance(scheduler, module.ReduceLROnPlateau):
+                    scheduler.step(1.0)
+                else:
+                    scheduler.step()
 
         SCHEDULERS.register(_torch_factory(cls, "optimizer", _SCHEDULER_EXTRA, make, probe), name=name)
 

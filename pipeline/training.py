@@ -104,6 +104,8 @@ class TrainingPipeline:
         input_size = sample.size if isinstance(sample, SpikeTimes) else sample.shape[-1]
         torch.manual_seed(seed)  # the model's initial weights depend on the seed alone
         model = self.model_factory(input_size=input_size).to(self.device, self.dtype)
+        if problem := self.loss.outputs_problem(model.out_features, splits.n_classes):
+            raise ValueError(f"{problem}; set the readout's (or last layer's) out_features to match")
         return splits, encoded, model
 
     def encode(self, split: Split, generator: torch.Generator | None = None) -> EncodedSplit:

@@ -38,4 +38,30 @@ class Env:
     threads: PositiveInt | None = 1
 
 
+def _check_env(params: dict) -> list[tuple[str, str]]:
+    """An explicit device this machine cannot run on is an error before anything runs
+    (``auto`` picks a GPU where the run executes, e.g. on a Dask worker)."""
+    import torch
+
+    name = params["device"]
+    if name == "auto":
+        return []
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        return [("device", f"{name!r} is not a device; allowed: cpu, cuda, cuda:<index>, mps, auto")]
+    if device.type == "cuda" and not torch.cuda.is_available():
+        return [("device", f"{name!r} but this machine has no CUDA GPU; use cpu, or auto (a GPU where the run "
+                           f"executes, if any)")]
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        return [("device", f"{name!r} but this machine has {torch.cuda.device_count()} CUDA GPU(s)")]
+    if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        return [("device", f"{name!r} but MPS is not available here; use cpu or auto")]
+    if device.type not in ("cpu", "cuda", "mps"):
+        return [("device", f"{name!r} is not supported; allowed: cpu, cuda, cuda:<index>, mps, auto")]
+    return []
+
+
+Env.check_params = staticmethod(_check_env)
+
 ENV_KEYS = tuple(Env.__dataclass_fields__)

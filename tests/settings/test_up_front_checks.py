@@ -1,0 +1,37 @@
+"""Problems that used to surface only inside a run are caught before anything runs (or name the fix)."""
+from __future__ import annotations
+
+import pytest
+import torch
+from testkit import TINY_CONFIG, make_pipeline
+
+from settings.env import Env
+from settings.errors import ConfigError
+from settings.schema import validate_fields
+
+
+@pytest.mark.parametrize("device, message", [
+    ("gpu", "env.device 'gpu' is not a device; allowed: cpu, cuda, cuda:<index>, mps, auto"),
+    ("cuda", "env.device 'cuda' but this machine has no CUDA GPU; use cpu, or auto"),
+])
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks a machine without CUDA")
+def test_an_unavailable_device_is_a_config_error(device, message):
+    with pytest.raises(ConfigError) as info:
+        validate_fields({"device": device}, Env, "env")
+    assert message in str(info.value)
+
+
+def test_auto_and_cpu_are_always_accepted():
+    assert validate_fields({"device": "auto"}, Env, "env")["device"] == "auto"
+    assert validate_fields({"device": "cpu"}, Env, "env")["device"] == "cpu"
+
+
+def test_a_scheduler_that_fails_on_its_first_step_is_rejected():
+    with pytest.raises(ConfigError, match="scheduler is rejected by torch StepLR: integer modulo by zero"):
+        make_pipeline(TINY_CONFIG, scheduler={"type": "StepLR", "step_size": 0})
+
+
+def test_too_few_outputs_for_the_classes_names_the_fix():
+    pipe = make_pipeline(TINY_CONFIG.replace("out_features: 10", "out_features: 3"))
+    with pytest.raises(ValueError, match="the model has 3 output.s. but the data has 10 classes; set the readout"):
+        pipe.prepare(seed=0)
