@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from experiment.executors import Executor, InlineExecutor, make_executor
+from experiment.identity import check_distinct, check_folder_owner, check_unchanged, claim_folder
 from experiment.plan import PlannedRun, plan_trial, safe_name
 from experiment.store import ExperimentRecord, NewRun, RunRecord, RunStatus, SQLStore, environment_capsule
 from experiment.worker import MLflowTarget, RunOutcome, RunTask
 from settings.experiment_files import FILE_NAMES, TrialSettings
-from settings.resolve import ResolvedExperiment, ResolvedTrial
+from settings.resolve import Override, ResolvedExperiment, ResolvedTrial
 from tools.devices import available_cores
 from tools.processes import process_is_dead
 
@@ -36,6 +37,7 @@ class SessionResult:
     skipped: dict[str, int] = field(default_factory=dict)
     mlflow_uri: str | None = None
     unfinished: list[str] = field(default_factory=list)  # neither COMPLETED nor FAILED by this session
+    still_failed: list[str] = field(default_factory=list)  # FAILED runs of the selected trials at the end
 
     @property
     def failed(self) -> list[RunOutcome]:
@@ -43,7 +45,8 @@ class SessionResult:
 
     @property
     def exit_code(self) -> int:
-        return 3 if self.failed or self.unfinished else 0
+        """0: every selected run COMPLETED; 3: some FAILED (this time or earlier) or did not finish."""
+        return 3 if self.failed or self.unfinished or self.still_failed else 0
 
 
 def experiment_folder_name(name: str, version: int) -> str:
@@ -54,14 +57,24 @@ def mlflow_experiment_name(experiment: ExperimentRecord) -> str:
     return experiment.name if experiment.version == 1 else f"{experiment.name}_v{experiment.version}"
 
 
-def copy_config_files(source: Path, target: Path) -> None:
-    """Keep the four files as ``outputs/<experiment>/config/`` (``run`` accepts that folder too)."""
+def copy_config_files(source: Path, target: Path, overrides: tuple[Override, ...] = ()) -> None:
+    """Keep the four files as ``outputs/<experiment>/config/`` (``run`` accepts that folder too).
+    ``--set`` overrides of config/env are written into every trial's ``settings`` (applied last,
+    as they were), so that running the saved folder resolves to the same configs."""
     if source.resolve() == target.resolve():
         return
     target.mkdir(parents=True, exist_ok=True)
     for name in FILE_NAMES:
         if (source / name).is_file():
             shutil.copyfile(source / name, target / name)
+    if overrides:
+        from settings.yaml_io import dump_yaml, load_yaml
+
+        path = source / "trials.yaml"
+        trials = (load_yaml(path) if path.is_file() else None) or [{"name": "default"}]
+        for trial in trials:
+            trial["settings"] = {**(trial.get("settings") or {}), **{o.path: o.value for o in overrides}}
+        (target / "trials.yaml").write_text(dump_yaml(trials))
 
 
 def needs_work(run: RunRecord, max_retries: int, retry_failed: bool) -> bool:
@@ -112,7 +125,24 @@ class ExperimentSession:
 
     # --- recording the plan ------------------------------------------------------------------
     def open(self) -> None:
-        self.store = SQLStore.create(self.db_url)  # the parent alone creates or migrates the schema
+        """Check that the trials keep their runs' identity (nothing written on refusal), then open
+        the experiment version and its folder."""
+        check_distinct(self.resolved.trials)
+        name, store, latest = self.settings.name, None, None
+        if not self.db_url.startswith("sqlite:///") or Path(self.db_url[len("sqlite:///"):]).is_file():
+            store = SQLStore.create(self.db_url)  # the parent alone creates or migrates the schema
+        try:
+            latest = None if store is None else store.get_experiment(name)
+            version = 1 if latest is None else latest.version + int(self.fresh)
+            check_folder_owner(Path(self.settings.base_dir) / experiment_folder_name(name, version), self.db_url,
+                               name, version)
+            if latest is not None and not self.fresh:
+                check_unchanged(latest, store.trials(latest.id), self.resolved.trials)
+        except BaseException:
+            if store is not None:
+                store.close()
+            raise
+        self.store = store or SQLStore.create(self.db_url)
         files = self.resolved.files
         raw = json_safe({"experiment": dataclasses.asdict(self.settings), "config": files.config,
                          "env": files.env, "trials": [dataclasses.asdict(t) for t in files.trials]})
@@ -121,7 +151,8 @@ class ExperimentSession:
                                                      fresh=self.fresh)
         self.run_root = Path(self.settings.base_dir) / experiment_folder_name(self.settings.name,
                                                                               self.experiment.version)
-        copy_config_files(self.resolved.folder, self.run_root / "config")
+        claim_folder(self.run_root, self.db_url, self.experiment)
+        copy_config_files(self.resolved.folder, self.run_root / "config", self.resolved.overrides)
         self.result = SessionResult(self.experiment, self.db_url, self.run_root)
         if self.use_mlflow:
             self.result.mlflow_uri = self.settings.mlflow_uri
@@ -227,9 +258,18 @@ class ExperimentSession:
                     self.bar.close()
             for crash in getattr(self.executor, "crashes", []):
                 print(f"a worker process died ({crash}); the runs it took down were resumed", file=self.out)
+            self.result.still_failed = self.failed_runs()
             return self.result
         finally:
             self.store.close()
+
+    def failed_runs(self) -> list[str]:
+        """Labels of the FAILED runs of the selected trials (and of their searches' points)."""
+        names = {t.name for t in self.resolved.trials}
+        groups = {entry.name for entry in self.resolved.searches}
+        names |= {t.name for t in self.store.trials(self.experiment.id) if t.group_name in groups}
+        return [f"{r.trial_name}/repeat_{r.repeat}" for r in self.store.runs(self.experiment.id, [RunStatus.FAILED])
+                if r.trial_name in names]
 
     # --- model-based search ------------------------------------------------------------------
     def search(self, entry: TrialSettings) -> None:

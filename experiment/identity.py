@@ -1,0 +1,110 @@
+"""What makes a run a run, checked before anything is written.
+
+A run is identified by ``(experiment version, config hash, repeat)`` and writes into
+``<version folder>/<safe trial name>/repeat_<k>/``. These checks refuse, with one line each, the
+inputs that would make two runs share a record or a folder: two trials with the same resolved
+config, two trial names that sanitise to the same folder, a trial whose config changed since
+the version recorded it, and a version folder that belongs to another database.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Iterable
+
+from experiment.plan import canonical, config_hash, safe_name
+from experiment.store import ExperimentRecord, TrialRecord
+from experiment.store.params import flatten
+from settings.errors import ConfigError, ConfigIssue, format_value
+from settings.resolve import ResolvedTrial
+
+OWNER_FILE = ".spikelab-owner.json"  # in each version folder: the database and experiment it belongs to
+
+
+def check_distinct(trials: Iterable[ResolvedTrial]) -> None:
+    """Refuse trials that would share runs (same config hash) or run folders (same safe name)."""
+    issues: list[ConfigIssue] = []
+    by_hash: dict[str, str] = {}
+    by_folder: dict[str, str] = {}
+    for trial in trials:
+        digest = config_hash(trial.config)
+        if digest in by_hash:
+            issues.append(ConfigIssue("", f"trials {by_hash[digest]!r} and {trial.name!r} resolve to the same "
+                                          "config, so they would share their runs; make them differ or drop one",
+                                      "trials.yaml"))
+        by_hash.setdefault(digest, trial.name)
+        folder = safe_name(trial.name)
+        if folder in by_folder:
+            issues.append(ConfigIssue("", f"trials {by_folder[folder]!r} and {trial.name!r} would both write into "
+                                          f"the run folder {folder!r}; rename one", "trials.yaml"))
+        by_folder.setdefault(folder, trial.name)
+    if issues:
+        raise ConfigError(issues)
+
+
+def first_difference(old: dict, new: dict) -> str:
+    """``key old -> new`` for the first flattened key that differs ('' when none does)."""
+    before, after = dict(flatten(old)), dict(flatten(new))
+    for key in sorted(before.keys() | after.keys()):
+        if key not in before or key not in after or canonical(before[key]) != canonical(after[key]):
+            shown = [format_value(side[key]) if key in side else "unset" for side in (before, after)]
+            return f"{key} {shown[0]} -> {shown[1]}"
+    return ""
+
+
+def check_unchanged(experiment: ExperimentRecord, recorded: list[TrialRecord],
+                    trials: Iterable[ResolvedTrial]) -> None:
+    """Refuse trials whose config differs from the one the version recorded under the same name,
+    and new trial names whose config an already recorded trial has (they would share its runs)."""
+    by_name = {t.name: t for t in recorded}
+    by_hash = {t.config_hash: t.name for t in recorded}
+    where = f"experiment {experiment.name!r} version {experiment.version}"
+    issues: list[ConfigIssue] = []
+    for trial in trials:
+        digest = config_hash(trial.config)
+        old = by_name.get(trial.name)
+        if old is not None and old.config_hash != digest:
+            change = first_difference(old.config, trial.config)
+            issues.append(ConfigIssue("", f"trial {trial.name!r} changed since {where} recorded it"
+                                          f"{' (' + change + ')' if change else ''}; run with --fresh for a new "
+                                          "version, or restore its config", "trials.yaml"))
+        elif old is None and digest in by_hash:
+            issues.append(ConfigIssue("", f"trial {trial.name!r} resolves to the same config as trial "
+                                          f"{by_hash[digest]!r} of {where}, so they would share their runs; make "
+                                          "them differ, or run with --fresh for a new version", "trials.yaml"))
+    if issues:
+        raise ConfigError(issues)
+
+
+def database_id(url: str) -> str:
+    """The URL, with a SQLite file as an absolute path (relative ones depend on the working folder)."""
+    if url.startswith("sqlite:///") and url[len("sqlite:///"):] not in ("", ":memory:"):
+        return f"sqlite:///{Path(url[len('sqlite:///'):]).resolve()}"
+    return url
+
+
+def check_folder_owner(folder: Path, db_url: str, name: str, version: int) -> None:
+    """Refuse a version folder that another database (or experiment) wrote."""
+    path = folder / OWNER_FILE
+    if not path.is_file():
+        return
+    try:
+        owner = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return
+    mine = {"db": database_id(db_url), "experiment": name, "version": version}
+    if any(owner.get(key) != value for key, value in mine.items()):
+        raise ConfigError(ConfigIssue("", f"{folder} holds the runs of experiment {owner.get('experiment')!r} "
+                                          f"version {owner.get('version')} in {owner.get('db')}, not of this "
+                                          f"database; use another base_dir or experiment name, or that --db",
+                                      "base_dir"))
+
+
+def claim_folder(folder: Path, db_url: str, experiment: ExperimentRecord) -> None:
+    """Write the owner file of a version folder (once)."""
+    path = folder / OWNER_FILE
+    if path.is_file():
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"db": database_id(db_url), "experiment": experiment.name,
+                                "version": experiment.version, "experiment_id": experiment.id}, indent=2) + "\n")
