@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import threading
+import time
+from pathlib import Path
 
 from experiment.store.base import ExperimentStore
 from pipeline.callbacks.base import Callback
@@ -29,6 +31,34 @@ class DBLogger(Callback):
 
     def on_epoch_end(self, state: FitState, epoch: int, metrics: dict[str, float]) -> None:
         self.store.log_metrics(self.run_id, epoch, metrics)
+
+
+class RunLog(Callback):
+    """``log.txt`` in the run folder: one line per event of every attempt (start, each epoch's
+    headline metrics, the end with its reason), appended, so the whole history of a run is there."""
+
+    order = 45
+    HEADLINE = ("train_loss", "train_acc", "val_loss", "val_acc", "test_acc", "spikes_per_sample", "epoch_time_s")
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def note(self, text: str) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as fh:
+            fh.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')}  {text}\n")
+
+    def on_fit_start(self, state: FitState) -> None:
+        if state.resumed_from is not None:
+            self.note(f"resumed after epoch {state.resumed_from}")
+
+    def on_epoch_end(self, state: FitState, epoch: int, metrics: dict[str, float]) -> None:
+        shown = "  ".join(f"{k} {metrics[k]:.4g}" for k in self.HEADLINE if k in metrics)
+        self.note(f"epoch {epoch}: {shown}")
+
+    def on_fit_end(self, state: FitState) -> None:
+        if state.stop_reason:
+            self.note(f"stopped early: {state.stop_reason}")
 
 
 class Heartbeat:

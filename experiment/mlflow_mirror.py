@@ -270,6 +270,8 @@ def _ensure_experiment(client: Any, tracking_uri: str, name: str, artifact_locat
     experiment = client.get_experiment_by_name(name)
     if experiment is None:
         location = artifact_location or default_artifact_location(tracking_uri)
+        if location is not None and "://" not in location:
+            Path(location).mkdir(parents=True, exist_ok=True)  # the folder `mlflow ui` is pointed at
         try:
             return client.create_experiment(name, artifact_location=location)
         except MlflowException as exc:  # another process created it meanwhile

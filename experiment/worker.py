@@ -17,7 +17,7 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from experiment.callbacks import DBLogger, Heartbeat
+from experiment.callbacks import DBLogger, Heartbeat, RunLog
 from experiment.store import ErrorInfo, RunStatus, SQLStore
 
 
@@ -71,9 +71,20 @@ def _sha256(path: Path) -> str:
 
 def _record_artifacts(store: SQLStore, run_id: int, output_dir: Path) -> None:
     files = (("config", output_dir / "config.yaml"), ("metrics", output_dir / "metrics.csv"),
+             ("log", output_dir / "log.txt"), ("plot", output_dir / "plots" / "learning_curves.png"),
              ("checkpoint", output_dir / "checkpoints" / "best.pt"), ("checkpoint", output_dir / "checkpoints" / "last.pt"))
     store.add_artifacts(run_id, [(kind, str(path), _sha256(path), path.stat().st_size)
                                  for kind, path in files if path.is_file()])
+
+
+def _write_plots(history: list[dict], output_dir: Path, log: RunLog) -> None:
+    """``plots/`` of a completed run; a plotting problem is logged, never fails the run."""
+    from analysis.run_plots import plot_run_history
+
+    try:
+        plot_run_history(history, output_dir / "plots")
+    except Exception as exc:  # noqa: BLE001 (a figure must never cost a trained run)
+        log.note(f"could not draw plots/: {type(exc).__name__}: {exc}")
 
 
 def _resume_point(store: SQLStore, run_id: int, output_dir: Path) -> Path | None:
@@ -137,7 +148,10 @@ def execute_task(task: RunTask, extra_callbacks: list | tuple = ()) -> RunOutcom
         store.delete_metrics_after(task.run_id, -1)  # a fresh start forgets partial attempts
         for stale in (output_dir / "checkpoints").glob("*.pt"):
             stale.unlink()
-    callbacks = [DBLogger(store, task.run_id), *extra_callbacks]
+    log = RunLog(output_dir / "log.txt")
+    log.note(f"attempt {attempt.id} of run {task.run_id} ({task.label}) on {socket.gethostname()}, pid {os.getpid()}, "
+             f"seed {task.seed}" + (f", resuming from {resume.name}" if resume is not None else ""))
+    callbacks = [DBLogger(store, task.run_id), log, *extra_callbacks]
     if task.mlflow is not None:
         from experiment.mlflow_mirror import MLflowCallback
         from settings.paths import flatten
@@ -154,13 +168,17 @@ def execute_task(task: RunTask, extra_callbacks: list | tuple = ()) -> RunOutcom
             store.finish_run(task.run_id, attempt.id, RunStatus.INTERRUPTED, summary={},
                              error=ErrorInfo(type(exc).__name__, str(exc) or "interrupted"),
                              peak_rss_mb=_peak_rss_mb())
+            log.note(f"INTERRUPTED ({type(exc).__name__}); the next run of this experiment resumes it")
             raise
         except Exception as exc:  # the run failed; the sweep goes on
+            tail = traceback.format_exc()[-4000:]
             store.finish_run(task.run_id, attempt.id, RunStatus.FAILED, summary={},
-                             error=ErrorInfo(type(exc).__name__, str(exc), traceback.format_exc()[-4000:]),
-                             peak_rss_mb=_peak_rss_mb())
+                             error=ErrorInfo(type(exc).__name__, str(exc), tail), peak_rss_mb=_peak_rss_mb())
+            log.note(f"FAILED: {type(exc).__name__}: {exc}\n{tail}")
             return RunOutcome(task.run_id, task.label, RunStatus.FAILED.value, time.perf_counter() - t0,
                               error=f"{type(exc).__name__}: {exc}")
+    _write_plots(result.history, output_dir, log)
+    log.note(f"COMPLETED in {time.perf_counter() - t0:.1f} s")
     _record_artifacts(store, task.run_id, output_dir)
     store.finish_run(task.run_id, attempt.id, RunStatus.COMPLETED, summary=result.summary,
                      peak_rss_mb=_peak_rss_mb())
