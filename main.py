@@ -2,11 +2,16 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 EXIT_OK, EXIT_INVALID, EXIT_FAILED, EXIT_INTERRUPTED = 0, 2, 3, 130
 DEFAULT_EXPERIMENT = "configs/default"
-DB_HELP = "database URL (default: the experiment's db, else sqlite:///outputs/spikelab.db)"
+DEFAULT_DB = "sqlite:///outputs/spikelab.db"
+RUN_DB_HELP = "database URL (default: the experiment's db, else sqlite:///<base_dir>/spikelab.db)"
+DB_HELP = (f"database URL (default: {DEFAULT_DB}); an experiment whose experiment.yaml sets db or base_dir is "
+           "read with the --db URL that `run` prints")
+VERSION_HELP = "experiment version (default: the latest; run --fresh starts a new one)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
                                  "or a config/ subfolder holding them, such as outputs/<experiment>)")
     _add_set(run)
     run.add_argument("--trial", action="append", default=[], metavar="NAME", help="run only this trial (repeatable)")
-    run.add_argument("--db", help=DB_HELP)
+    run.add_argument("--db", help=RUN_DB_HELP)
     run.add_argument("--n-jobs", type=int, metavar="N", help="parallel worker processes (default: experiment.yaml)")
     run.add_argument("--fresh", action="store_true", help="start a new version of the experiment instead of resuming")
     run.add_argument("--retry-failed", action="store_true", help="run FAILED runs again even past max_retries")
@@ -38,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="run counts per state and trial; failures with their reasons")
     status.add_argument("experiment", nargs="?", help="experiment name (default: every experiment)")
     status.add_argument("--db", help=DB_HELP)
+    status.add_argument("--version", type=int, metavar="N", help=VERSION_HELP)
     status.add_argument("--json", action="store_true", help="one JSON document on stdout")
 
     lst = sub.add_parser("list", help="the experiments in the database")
@@ -47,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     show = sub.add_parser("show", help="per trial: mean/std/n of final and best metrics over repeats")
     show.add_argument("experiment", help="experiment name")
     show.add_argument("--db", help=DB_HELP)
+    show.add_argument("--version", type=int, metavar="N", help=VERSION_HELP)
     show.add_argument("--json", action="store_true", help="one JSON document on stdout")
     show.add_argument("--top", type=int, metavar="N", help="also list the N best runs")
     show.add_argument("--metric", default=None, metavar="M", help="summary metric to rank by (default: best_val_acc)")
@@ -56,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--csv", required=True, metavar="FILE", help="output file")
     export.add_argument("--per-run", action="store_true", help="one row per run instead of per trial")
     export.add_argument("--db", help=DB_HELP)
+    export.add_argument("--version", type=int, metavar="N", help=VERSION_HELP)
 
     report = sub.add_parser("report", help="plots and an HTML summary of an experiment",
                             description="Write learning curves, metric-vs-parameter plots (a heatmap for a 2-D "
@@ -63,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("experiment", help="experiment name")
     report.add_argument("--out", metavar="DIR", help="output folder (default: outputs/<experiment>/report/)")
     report.add_argument("--db", help=DB_HELP)
+    report.add_argument("--version", type=int, metavar="N", help=VERSION_HELP)
 
     config = sub.add_parser("config", help="print the fully resolved config of every trial",
                             description="Print the fully resolved config (defaults and env values filled in) "
@@ -74,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = sub.add_parser("eval", help="evaluate a saved run on its test split")
     evaluate.add_argument("run_dir", help="a run folder, outputs/<experiment>/<trial>/repeat_<k>")
     evaluate.add_argument("--checkpoint", default="best", help="best, last, or a path to a .pt file")
-    evaluate.add_argument("--split", default="test", choices=["train", "val", "test"])
+    evaluate.add_argument("--split", default="test", choices=["train", "val", "test"],
+                          help="data split to evaluate on (default: test)")
     evaluate.add_argument("--json", action="store_true", help="one JSON document on stdout")
 
     db = sub.add_parser("db", help="database maintenance")
@@ -136,7 +146,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from experiment.commands import cmd_status as status
 
-    return status(args.experiment, args.db, args.json)
+    if args.version is not None and args.experiment is None:
+        from settings.errors import ConfigError, ConfigIssue
+
+        raise ConfigError(ConfigIssue("", "needs an EXPERIMENT name", "--version"))
+    return status(args.experiment, args.db, args.json, version=args.version)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -148,13 +162,13 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_show(args: argparse.Namespace) -> int:
     from experiment.reporting import cmd_show as show
 
-    return show(args.experiment, args.db, args.json, args.top, args.metric)
+    return show(args.experiment, args.db, args.json, args.top, args.metric, version=args.version)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     from experiment.reporting import cmd_export as export
 
-    return export(args.experiment, args.csv, args.per_run, args.db)
+    return export(args.experiment, args.csv, args.per_run, args.db, version=args.version)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -163,7 +177,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     store = open_readonly(args.db)
     try:
-        record = find_experiment(store, args.experiment)
+        record = find_experiment(store, args.experiment, args.version)
         index = analysis.build_report(record, args.out, db=store)
     finally:
         store.close()
@@ -187,6 +201,55 @@ COMMANDS = {"run": cmd_run, "config": cmd_config, "status": cmd_status, "list": 
             "export": cmd_export, "eval": cmd_eval, "db": cmd_db, "report": cmd_report}
 
 
+class ClosedPipeGuard:
+    """stdout that survives its reader going away (``python main.py run DIR | head -1``): after
+    the first BrokenPipeError every further write goes to os.devnull, and the command goes on."""
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._to_devnull()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._to_devnull()
+
+    def _to_devnull(self) -> None:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, self._stream.fileno())  # also what the buffered text is flushed to at exit
+        except (AttributeError, OSError, ValueError):  # a stream without a file descriptor
+            self._stream = open(os.devnull, "w")
+        finally:
+            os.close(devnull)
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
+def check_db_url(url: str | None) -> None:
+    """Raise ConfigError unless ``url`` (a --db value) is a URL SQLAlchemy can open."""
+    if url is None:
+        return
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    from settings.errors import ConfigError, ConfigIssue
+
+    try:
+        make_url(url).get_dialect()
+    except (ArgumentError, NoSuchModuleError, ValueError) as exc:
+        raise ConfigError(ConfigIssue("", f"must be a database URL such as sqlite:///path/to/file.db or "
+                                          f"postgresql://host/name, got {url!r} ({exc})", "--db")) from None
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv:
@@ -195,18 +258,27 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         build_parser().print_help()
         return EXIT_INVALID
+    from experiment.store import DatabaseNotFound, NotADatabase, SchemaOutdated
     from settings.errors import ConfigError
 
+    stdout = sys.stdout
+    sys.stdout = stdout if isinstance(stdout, ClosedPipeGuard) else ClosedPipeGuard(stdout)
     try:
+        check_db_url(getattr(args, "db", None))
         return COMMANDS[args.command](args)
     except ConfigError as exc:
         for issue in exc.issues:
             print(f"error: {issue}", file=sys.stderr)
         return EXIT_INVALID
+    except (SchemaOutdated, DatabaseNotFound, NotADatabase) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
     except KeyboardInterrupt as exc:
         print(f"interrupted{': ' + str(exc) if str(exc) else ''}; the current run is INTERRUPTED and resumes "
               "from its last checkpoint when you run the same command again", file=sys.stderr)
         return EXIT_INTERRUPTED
+    finally:
+        sys.stdout = stdout
 
 
 if __name__ == "__main__":

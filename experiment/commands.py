@@ -23,12 +23,19 @@ def open_readonly(db: str | None) -> SQLStore:
 
 
 def find_experiment(store: SQLStore, name: str, version: int | None = None) -> ExperimentRecord:
+    """The record of ``name`` at ``version`` (default: the latest); ConfigError listing what there is."""
     record = store.get_experiment(name, version)
-    if record is None:
-        names = sorted({e.name for e in store.list_experiments()})
-        raise ConfigError(ConfigIssue("", f"no experiment named {name!r} in {store.url}; experiments: "
-                                          f"{', '.join(names) or 'none'}", "EXPERIMENT"))
-    return record
+    if record is not None:
+        return record
+    experiments = store.list_experiments()
+    versions = [e.version for e in experiments if e.name == name]
+    if versions:
+        raise ConfigError(ConfigIssue("", f"experiment {name!r} has no version {version}; versions: "
+                                          f"{', '.join(map(str, versions))}", "--version"))
+    names = sorted({e.name for e in experiments})
+    raise ConfigError(ConfigIssue("", f"no experiment named {name!r} in {store.url}; experiments: "
+                                      f"{', '.join(names) or 'none'} (an experiment whose experiment.yaml sets "
+                                      f"db or base_dir is in its own database: pass --db URL)", "EXPERIMENT"))
 
 
 def _jsonable(value: Any) -> Any:
@@ -58,7 +65,8 @@ def status_document(store: SQLStore, experiment: ExperimentRecord) -> dict:
             "trials": counts, "problems": failures}
 
 
-def cmd_status(name: str | None, db: str | None, as_json: bool, out: TextIO | None = None) -> int:
+def cmd_status(name: str | None, db: str | None, as_json: bool, out: TextIO | None = None,
+               version: int | None = None) -> int:
     out = out or sys.stdout
     store = open_readonly(db)
     try:
@@ -68,7 +76,7 @@ def cmd_status(name: str | None, db: str | None, as_json: bool, out: TextIO | No
                 latest[record.name] = record
             records = list(latest.values())
         else:
-            records = [find_experiment(store, name)]
+            records = [find_experiment(store, name, version)]
         documents = [status_document(store, r) for r in records]
     finally:
         store.close()

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from experiment.commands import emit_json, find_experiment, open_readonly
+from experiment.commands import DEFAULT_DB, STATES, emit_json, find_experiment, open_readonly
 from settings.errors import ConfigError, ConfigIssue
 
 PREFERRED = ("final_train_acc", "final_val_acc", "final_test_acc", "best_val_acc", "best_train_acc",
@@ -60,7 +60,9 @@ def print_summary(result, out: TextIO | None = None) -> None:
 
         print(f"MLflow:      {mlflow_ui_command(result.mlflow_uri)}", file=out)
     name = result.experiment.name
-    print(f"more:        python main.py show {name} | status {name} | export {name} --csv {name}.csv", file=out)
+    db = "" if is_default_db(result.db_url) else f" --db {result.db_url}"
+    print(f"more:        python main.py show {name}{db} | status {name}{db} | export {name} --csv {name}.csv{db}",
+          file=out)
     for outcome in result.failed:
         print(f"FAILED {outcome.label}: {outcome.error}", file=out)
     if result.unfinished:
@@ -68,30 +70,45 @@ def print_summary(result, out: TextIO | None = None) -> None:
               f"{', ...' if len(result.unfinished) > 5 else ''}); run the same command again to resume them", file=out)
 
 
+def is_default_db(url: str) -> bool:
+    """Whether ``url`` is the database the read commands open without --db."""
+    from experiment.store.engine import is_sqlite, sqlite_path
+
+    if url == DEFAULT_DB:
+        return True
+    if not (is_sqlite(url) and is_sqlite(DEFAULT_DB)):
+        return False
+    return sqlite_path(url).resolve() == sqlite_path(DEFAULT_DB).resolve()
+
+
 def cmd_show(name: str, db: str | None, as_json: bool, top: int | None, metric: str | None,
-             out: TextIO | None = None) -> int:
+             out: TextIO | None = None, version: int | None = None) -> int:
     out = out or sys.stdout
     import analysis
 
+    if top is not None and top < 1:
+        raise ConfigError(ConfigIssue("", f"must be >= 1, got {top}", "--top"))
     store = open_readonly(db)
     try:
-        record = find_experiment(store, name)
+        record = find_experiment(store, name, version)
         table = analysis.frames.read_run_table(record, store)
+        counts = store.status_counts(record.id)
         metrics = [m for m in table.summary_columns if m != "epochs"]
-        metric = metric or ("best_val_acc" if "best_val_acc" in metrics else "best_train_acc")
-        if top and metric not in table.summary_columns:
+        if metric is not None and table.summary_columns and metric not in table.summary_columns:
             raise ConfigError(ConfigIssue("", f"{metric!r} is not a summary metric; available: "
                                               f"{', '.join(table.summary_columns)}", "--metric"))
+        metric = metric or ("best_val_acc" if "best_val_acc" in metrics else "best_train_acc")
         frame = analysis.summarize(record, by="trial", metrics=metrics, db=store) if metrics else None
-        best = analysis.top_runs(record, metric=metric, n=top, db=store) if top else None
+        best = analysis.top_runs(record, metric=metric, n=top, db=store) if top and metrics else None
         fronts = search_fronts(record, store)
     finally:
         store.close()
     if as_json:
         document = {"experiment": record.name, "version": record.version,
-                    "trials": frame.to_dict(orient="records") if frame is not None else []}
-        if best is not None:
-            document["top"] = best.to_dict(orient="records")
+                    "trials": frame.to_dict(orient="records") if frame is not None else [],
+                    "status": counts}
+        if top:
+            document["top"] = best.to_dict(orient="records") if best is not None else []
         if fronts:
             document["searches"] = {name: {"objectives": objectives, "front": front.to_dict(orient="records")}
                                     for name, (objectives, front) in fronts.items()}
@@ -101,9 +118,16 @@ def cmd_show(name: str, db: str | None, as_json: bool, top: int | None, metric: 
     if frame is not None:
         for line in summary_table(frame, headline_metrics(metrics) or metrics[:4]):
             print("  " + line, file=out)
+    else:
+        print("  no COMPLETED run yet; runs per trial:", file=out)
+        for trial, by_state in counts.items():
+            shown = ", ".join(f"{by_state[state]} {state.lower()}" for state in STATES if by_state.get(state))
+            print(f"  {trial}: {shown or 'no runs'}", file=out)
     if best is not None:
         print(f"\ntop {top} runs by {metric}:", file=out)
         print(best.to_string(index=False), file=out)
+    elif top:
+        print(f"\ntop {top} runs: no COMPLETED run to rank", file=out)
     for name, (objectives, front) in fronts.items():
         goal = ", ".join(f"{o.get('direction', 'maximize')} {o['metric']}" for o in objectives)
         title = "best point" if len(objectives) == 1 else f"Pareto front ({len(front)} points)"
@@ -132,13 +156,17 @@ def search_fronts(record, store) -> dict:
     return fronts
 
 
-def cmd_export(name: str, path: str, per_run: bool, db: str | None, out: TextIO | None = None) -> int:
+def cmd_export(name: str, path: str, per_run: bool, db: str | None, out: TextIO | None = None,
+               version: int | None = None) -> int:
     out = out or sys.stdout
     import analysis
 
+    if Path(path).is_dir():
+        raise ConfigError(ConfigIssue("", f"must be a file name, got the folder {path} (e.g. {Path(path) / name}.csv)",
+                                      "--csv"))
     store = open_readonly(db)
     try:
-        record = find_experiment(store, name)
+        record = find_experiment(store, name, version)
         if per_run:
             frame = analysis.load_runs(record, db=store)
         else:
@@ -147,7 +175,10 @@ def cmd_export(name: str, path: str, per_run: bool, db: str | None, out: TextIO 
             frame = analysis.aggregate_sweep(record, metric=metrics, db=store)
     finally:
         store.close()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(path, index=False)
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        frame.to_csv(path, index=False)
+    except OSError as exc:
+        raise ConfigError(ConfigIssue("", f"cannot write {path}: {exc.strerror or exc}", "--csv")) from None
     print(f"wrote {len(frame)} rows x {len(frame.columns)} columns to {path}", file=out)
     return 0

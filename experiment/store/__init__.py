@@ -5,13 +5,13 @@ from __future__ import annotations
 from experiment.store.base import (CLAIMABLE, AttemptRecord, ErrorInfo, ExperimentRecord, ExperimentStore, NewRun,
                                    RunRecord, RunStatus, TrialRecord)
 from experiment.store.capsule import environment_capsule
-from experiment.store.migrate import (DatabaseNotFound, SchemaOutdated, current_revision, head_revision, upgrade,
-                                      upgrade_command)
+from experiment.store.migrate import (DatabaseNotFound, NotADatabase, SchemaOutdated, current_revision, head_revision,
+                                      upgrade, upgrade_command)
 from experiment.store.params import flatten, param_rows
 from experiment.store.sql import SQLStore
 
 __all__ = [
     "CLAIMABLE", "AttemptRecord", "DatabaseNotFound", "ErrorInfo", "ExperimentRecord", "ExperimentStore", "NewRun",
-    "RunRecord", "RunStatus", "SQLStore", "SchemaOutdated", "TrialRecord", "current_revision", "environment_capsule",
-    "flatten", "head_revision", "param_rows", "upgrade", "upgrade_command",
+    "NotADatabase", "RunRecord", "RunStatus", "SQLStore", "SchemaOutdated", "TrialRecord", "current_revision",
+    "environment_capsule", "flatten", "head_revision", "param_rows", "upgrade", "upgrade_command",
 ]

@@ -27,6 +27,13 @@ class DatabaseNotFound(FileNotFoundError):
     """The SQLite file of a store opened without ``create`` does not exist."""
 
 
+class NotADatabase(ValueError):
+    """The file behind a SQLite URL exists but is not a SQLite database."""
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
 def upgrade_command(url: str) -> str:
     return f"python main.py db upgrade --db {url}"
 
@@ -70,6 +77,7 @@ def current_revision(url: str) -> str | None:
     """The revision the database at ``url`` is stamped with (None: no schema yet)."""
     if is_sqlite(url) and not sqlite_path(url).exists():
         return None
+    require_sqlite_format(url)
     engine = make_engine(url, readonly=is_sqlite(url))
     try:
         return _revision(engine)
@@ -78,9 +86,14 @@ def current_revision(url: str) -> str | None:
 
 
 def upgrade(url: str, revision: str = "head") -> None:
-    """Create or migrate the schema at ``url`` (SQLite: the file and its folder are created)."""
+    """Create or migrate the schema at ``url`` (SQLite: the file and its folder are created).
+    Raises SchemaOutdated, touching nothing, when the database is at a revision this code does
+    not know (written by a newer Spikelab)."""
     from alembic import command
 
+    current = current_revision(url)
+    if current is not None and current not in known_revisions():
+        raise SchemaOutdated(_unknown_revision(url, current))
     if is_sqlite(url):
         sqlite_path(url).parent.mkdir(parents=True, exist_ok=True)
     engine = make_engine(url)
@@ -97,15 +110,35 @@ def check_schema(engine: Engine, url: str) -> None:
     if current == head:
         return
     if current is not None and current not in known_revisions():
-        raise SchemaOutdated(f"database {url} is at revision {current}, which this code does not know "
-                             f"(newer than {head}?): update Spikelab")
+        raise SchemaOutdated(_unknown_revision(url, current))
     state = "has no schema revision" if current is None else f"is at revision {current}"
     raise SchemaOutdated(f"database {url} {state}, this code needs revision {head}; "
                          f"upgrade it with: {upgrade_command(url)}")
 
 
+def _unknown_revision(url: str, current: str) -> str:
+    return (f"database {url} is at revision {current}, which this code does not know "
+            f"(newer than {head_revision()}?): update Spikelab")
+
+
 def require_file(url: str) -> None:
-    """Raise DatabaseNotFound if ``url`` is a SQLite file that does not exist."""
+    """Raise DatabaseNotFound if ``url`` is a SQLite file that does not exist, NotADatabase if
+    it is some other kind of file."""
     if is_sqlite(url) and not sqlite_path(url).exists():
         raise DatabaseNotFound(f"no experiment database at {sqlite_path(url)}; "
                                f"create it with: {upgrade_command(url)}")
+    require_sqlite_format(url)
+
+
+def require_sqlite_format(url: str) -> None:
+    """Raise NotADatabase if ``url`` names an existing file (or folder) that is not a SQLite
+    database; an empty file is a valid, empty database."""
+    if not is_sqlite(url):
+        return
+    path = sqlite_path(url)
+    if path.is_dir():
+        raise NotADatabase(f"db {url}: {path} is a folder, not a SQLite database file")
+    if path.is_file() and path.stat().st_size > 0:
+        with path.open("rb") as handle:
+            if handle.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
+                raise NotADatabase(f"db {url}: {path} is not a SQLite database")
