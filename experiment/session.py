@@ -11,8 +11,11 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import os
 import shutil
+import socket
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -253,6 +256,9 @@ class ExperimentSession:
                 self.execute(self.tasks(todo))
                 for entry in searches:
                     self.search(entry)
+            except KeyboardInterrupt:  # Ctrl-C or SIGTERM (tools.signals.Terminated)
+                self.interrupt_orphans()
+                raise
             finally:
                 if self.bar is not None:
                     self.bar.close()
@@ -262,6 +268,20 @@ class ExperimentSession:
             return self.result
         finally:
             self.store.close()
+
+    def interrupt_orphans(self, wait_s: float = 10.0) -> None:
+        """After an interrupt, runs whose local worker was stopped before it could record the
+        interrupt itself (the pool is torn down) are marked INTERRUPTED, not left RUNNING."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            running = self.store.runs(self.experiment.id, [RunStatus.RUNNING])
+            alive = [r for r in running if r.host == socket.gethostname() and r.pid != os.getpid()
+                     and not process_is_dead(r.host, r.pid)]
+            if not alive or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        self.store.mark_stale(self.experiment.id, math.inf, process_is_dead, RunStatus.INTERRUPTED,
+                              "interrupted: its worker was stopped with the sweep")
 
     def failed_runs(self) -> list[str]:
         """Labels of the FAILED runs of the selected trials (and of their searches' points)."""

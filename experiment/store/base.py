@@ -168,9 +168,11 @@ class ExperimentStore(ABC):
 
     @abstractmethod
     def mark_stale(self, experiment_id: int, older_than_s: float,
-                   is_dead: Callable[[str | None, int | None], bool] | None = None) -> list[int]:
-        """RUNNING runs without a heartbeat for ``older_than_s`` seconds, or whose worker
-        ``is_dead(host, pid)`` says is gone, become STALE; their ids."""
+                   is_dead: Callable[[str | None, int | None], bool] | None = None,
+                   status: RunStatus = RunStatus.STALE, reason: str | None = None) -> list[int]:
+        """RUNNING runs without a heartbeat for ``older_than_s`` seconds (``inf``: never), or whose
+        worker ``is_dead(host, pid)`` says is gone, become ``status`` (STALE; INTERRUPTED when the
+        parent knows it stopped them) with ``reason``; their ids."""
 
     @abstractmethod
     def finish_run(self, run_id: int, attempt_id: int, status: RunStatus, summary: dict[str, float] | None = None,

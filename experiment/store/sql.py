@@ -197,8 +197,10 @@ class SQLStore(ExperimentStore):
                          .values(heartbeat_at=utcnow()))
 
     def mark_stale(self, experiment_id: int, older_than_s: float,
-                   is_dead: Callable[[str | None, int | None], bool] | None = None) -> list[int]:
-        cutoff = utcnow() - timedelta(seconds=older_than_s)
+                   is_dead: Callable[[str | None, int | None], bool] | None = None,
+                   status: RunStatus = RunStatus.STALE, reason: str | None = None) -> list[int]:
+        cutoff = utcnow() - timedelta(seconds=min(older_than_s, 1e9))
+        reason_given = reason
         with self._transaction() as conn:
             running = conn.execute(select(Run.id, Run.heartbeat_at, Run.host, Run.pid).where(
                 Run.experiment_id == experiment_id, Run.status == RunStatus.RUNNING.value).order_by(Run.id)).all()
@@ -212,9 +214,9 @@ class SQLStore(ExperimentStore):
                     continue
                 stale.append(run_id)
                 conn.execute(update(Run).where(Run.id == run_id).values(
-                    status=RunStatus.STALE.value, error_type="Stale", error_message=reason))
+                    status=status.value, error_type=status.value.title(), error_message=reason_given or reason))
                 conn.execute(update(Attempt).where(Attempt.run_id == run_id, Attempt.finished_at.is_(None))
-                             .values(finished_at=last_beat or utcnow(), exit_reason=RunStatus.STALE.value))
+                             .values(finished_at=last_beat or utcnow(), exit_reason=status.value))
         return stale
 
     def finish_run(self, run_id: int, attempt_id: int, status: RunStatus, summary: dict[str, float] | None = None,
