@@ -109,24 +109,25 @@ def resolve_experiment(folder: str | Path, set_args: list[str] = (), only: list[
     config_overrides = [o for o in overrides if not o.path.startswith("experiment.")]
     files = read_experiment_files(folder, experiment_overrides)
     names = [t.name for t in files.trials]
-    if only:
-        unknown = [n for n in only if n not in names]
-        if unknown:
-            raise ConfigError(ConfigIssue("", f"no trial named {', '.join(map(repr, unknown))}; trials: "
-                                          f"{', '.join(names)}", "--trial"))
+    wanted, matched = set(only or ()), set()
     issues: list[ConfigIssue] = []
     trials: list[ResolvedTrial] = []
     searches: list[TrialSettings] = []
     seen: dict[str, str] = {}
     for trial in files.trials:
-        if only and trial.name not in only:
-            continue
+        whole = not wanted or trial.name in wanted  # --trial names a trial, or single sweep points
         repeat = trial.repeat or files.experiment.repeat
         try:
             points = expand_trial(trial, files.experiment.seed)
         except ConfigError as exc:
-            issues.extend(exc.located(f"trials.yaml ({trial.name})").issues)
+            if whole:
+                issues.extend(exc.located(f"trials.yaml ({trial.name})").issues)
             continue
+        if not whole:
+            points = [p for p in points if p.values and p.name in wanted]
+            if not points:
+                continue
+        matched |= {trial.name} if whole else {p.name for p in points}
         if not points and trial.search is not None:  # model-based search: probe its space now
             try:
                 probe = search_probe(trial)
@@ -149,6 +150,11 @@ def resolve_experiment(folder: str | Path, set_args: list[str] = (), only: list[
                 continue
             trials.append(ResolvedTrial(point.name, config, repeat, trial.info, point.values or None,
                                         trial.name if point.values else None))
+    unknown = [n for n in only or () if n not in matched]
+    if unknown:
+        raise ConfigError(ConfigIssue("", f"no trial or sweep point named {', '.join(map(repr, unknown))}; trials: "
+                                      f"{', '.join(names)} (`python main.py config DIR` lists the sweep points)",
+                                      "--trial"))
     if issues:
         raise ConfigError(_dedupe(issues))
     return ResolvedExperiment(files.folder, files.experiment, trials, files, tuple(config_overrides), tuple(searches))

@@ -85,7 +85,7 @@ def test_trial_name_used_twice(capsys, folder):
 
 
 def test_unknown_trial_filter(capsys, folder):
-    assert_rejected(capsys, folder, "--trial", "nope", expect=["--trial: no trial named 'nope'; trials: base"])
+    assert_rejected(capsys, folder, "--trial", "nope", expect=["--trial: no trial or sweep point named 'nope'; trials: base"])
 
 
 def test_env_error_names_env_yaml(capsys, folder):

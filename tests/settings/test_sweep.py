@@ -83,3 +83,16 @@ def test_bad_sweep_specs_name_their_path(tmp_path):
     (folder / "trials.yaml").write_text("- name: g\n  sweep:\n    optimizer.lrr: [0.1]\n")
     with pytest.raises(ConfigError, match="optimizer.lrr is not a parameter of Adam"):
         resolve_experiment(folder)
+
+
+def test_trial_filter_selects_a_whole_trial_or_single_sweep_points(tmp_path):
+    trials = ("- name: base\n"
+              "- name: grid\n  sweep:\n    optimizer.lr: [0.1, 0.01, 0.001]\n")
+    folder = write_experiment(tmp_path / "e", TINY_CONFIG, trials)
+    assert [t.name for t in resolve_experiment(folder, only=["grid"]).trials] == [
+        "grid-lr=0.1", "grid-lr=0.01", "grid-lr=0.001"]
+    picked = resolve_experiment(folder, only=["grid-lr=0.01", "base"]).trials
+    assert [t.name for t in picked] == ["base", "grid-lr=0.01"]
+    assert picked[1].config["optimizer"]["lr"] == 0.01 and picked[1].group == "grid"
+    with pytest.raises(ConfigError, match="no trial or sweep point named 'grid-lr=0.5'; trials: base, grid"):
+        resolve_experiment(folder, only=["grid-lr=0.5"])
