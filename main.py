@@ -32,7 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("dir", help="experiment folder (config.yaml, env.yaml, experiment.yaml, trials.yaml, "
                                  "or a config/ subfolder holding them, such as outputs/<experiment>)")
     _add_set(run)
-    run.add_argument("--trial", action="append", default=[], metavar="NAME", help="run only this trial or sweep point (repeatable)")
+    run.add_argument("--trial", action="append", default=[], metavar="NAME",
+                     help="run only this trial or sweep point (repeatable)")
     run.add_argument("--db", help=RUN_DB_HELP)
     run.add_argument("--n-jobs", type=int, metavar="N", help="parallel worker processes (default: experiment.yaml)")
     run.add_argument("--fresh", action="store_true", help="start a new version of the experiment instead of resuming")
@@ -78,7 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
                                         "of every trial and sweep point, as YAML.")
     config.add_argument("dir", help="experiment folder")
     _add_set(config)
-    config.add_argument("--trial", action="append", default=[], metavar="NAME", help="only this trial or sweep point (repeatable)")
+    config.add_argument("--trial", action="append", default=[], metavar="NAME",
+                        help="only this trial or sweep point (repeatable)")
 
     evaluate = sub.add_parser("eval", help="evaluate a saved run on its test split")
     evaluate.add_argument("run_dir", help="a run folder, outputs/<experiment>/<trial>/repeat_<k>")
