@@ -186,7 +186,7 @@ class ExperimentSession:
                                      self.parents[plan.trial.name], f"{plan.trial.name}/repeat_{plan.repeat}")
                         if self.use_mlflow else None,
                         self.progress and executor.n_jobs == 1,
-                        threads_per_run(executor, plan.trial.config["env"]["threads"]))
+                        threads_per_run(executor, plan.trial.config["env"]["threads"]), self.settings.run_plots)
                 for plan, record in pairs]
 
     def mirror_trials(self, configs: dict[str, dict]) -> None:

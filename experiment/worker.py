@@ -45,6 +45,7 @@ class RunTask:
     mlflow: MLflowTarget | None = None
     progress: bool = False
     threads: int | None = None
+    plots: bool = True
 
 
 @dataclass(frozen=True)
@@ -177,7 +178,8 @@ def execute_task(task: RunTask, extra_callbacks: list | tuple = ()) -> RunOutcom
             log.note(f"FAILED: {type(exc).__name__}: {exc}\n{tail}")
             return RunOutcome(task.run_id, task.label, RunStatus.FAILED.value, time.perf_counter() - t0,
                               error=f"{type(exc).__name__}: {exc}")
-    _write_plots(result.history, output_dir, log)
+    if task.plots:
+        _write_plots(result.history, output_dir, log)
     log.note(f"COMPLETED in {time.perf_counter() - t0:.1f} s")
     _record_artifacts(store, task.run_id, output_dir)
     store.finish_run(task.run_id, attempt.id, RunStatus.COMPLETED, summary=result.summary,
