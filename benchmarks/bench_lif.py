@@ -6,7 +6,8 @@ Shapes: (T 500, B 32, 512 -> 512) and (T 100, B 64, 700 -> 256). Goal: Linear+LI
 of the bare Linear. Also shown: the same LIF run step by step through autograd (the reference
 the fused kernel is tested against), to show what fusing buys, and the peer libraries when they
 are installed (benchmarks/requirements.txt): snnTorch ``Leaky`` (the same current-based LIF,
-stepped in a Python loop as its docs do) and Norse ``LIF`` (CUBA, its own loop), against
+stepped in a Python loop as its docs do), Norse ``LIF`` (CUBA, its own loop) and SpikingJelly
+``LIFNode`` (multi-step mode, its torch backend: the CuPy/Triton backends need a GPU), against
 Spikelab's LIF and CUBA LIF.
 """
 from __future__ import annotations
@@ -77,6 +78,19 @@ def peer_models(n_out: int) -> dict:
 
         lif = norse.LIF(norse.LIFParameters(tau_mem_inv=torch.tensor(100.0), tau_syn_inv=torch.tensor(200.0)))
         peers["Norse LIF (CUBA)"] = lambda current: lif(current)[0]
+    except ImportError:
+        pass
+    try:
+        from spikingjelly.activation_based import neuron, surrogate
+
+        # tau = 10 with decay_input: u <- u + (x - u) / tau, soft reset (v_reset None), multi-step mode
+        node = neuron.LIFNode(tau=10.0, v_reset=None, surrogate_function=surrogate.Sigmoid(), step_mode="m")
+
+        def spikingjelly_run(current):
+            node.reset()
+            return node(current)
+
+        peers["SpikingJelly LIFNode"] = spikingjelly_run
     except ImportError:
         pass
     return peers
