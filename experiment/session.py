@@ -24,6 +24,7 @@ from experiment.executors import Executor, InlineExecutor, make_executor
 from experiment.identity import check_distinct, check_folder_owner, check_unchanged, claim_folder
 from experiment.plan import PlannedRun, plan_trial, safe_name
 from experiment.store import ExperimentRecord, NewRun, RunRecord, RunStatus, SQLStore, environment_capsule
+from experiment.store.engine import absolute_url
 from experiment.worker import MLflowTarget, RunOutcome, RunTask
 from settings.experiment_files import FILE_NAMES, TrialSettings
 from settings.resolve import Override, ResolvedExperiment, ResolvedTrial
@@ -177,7 +178,7 @@ class ExperimentSession:
             self.mirror_trials({p.trial.name: p.trial.config for p, _ in pairs})
         executor, info = self.executor, {"experiment": self.settings.name, "version": self.experiment.version,
                                          "db": self.db_url}
-        return [RunTask(self.db_url, self.experiment.id, record.id, plan.label, plan.trial.config, plan.seed,
+        return [RunTask(absolute_url(self.db_url), self.experiment.id, record.id, plan.label, plan.trial.config, plan.seed,
                         str(plan.output_dir),
                         {**info, "trial": plan.trial.name, "repeat": plan.repeat, "seed": plan.seed,
                          "config_hash": plan.config_hash, "run_id": record.id},

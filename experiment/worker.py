@@ -19,6 +19,7 @@ from pathlib import Path
 
 from experiment.callbacks import DBLogger, Heartbeat, RunLog
 from experiment.store import ErrorInfo, RunStatus, SQLStore
+from experiment.store.engine import absolute_url
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,7 @@ _STORES: dict[str, SQLStore] = {}
 def worker_store(url: str) -> SQLStore:
     """One store per database in each worker process, reused across its runs (so SQLAlchemy's
     compiled-statement cache is warm); never creates or migrates the schema."""
+    url = absolute_url(url)  # a relative SQLite path must not reach another file after a chdir
     store = _STORES.get(url)
     if store is None:
         store = _STORES[url] = SQLStore(url)

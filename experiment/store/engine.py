@@ -35,6 +35,17 @@ def sqlite_path(url: str | URL) -> Path:
     return Path(database)
 
 
+def absolute_url(url: str) -> str:
+    """A SQLite file URL with its path made absolute (the same file whatever the working directory
+    of the process that opens it); other URLs unchanged."""
+    if not is_sqlite(url):
+        return url
+    parsed = make_url(url)
+    if not parsed.database or parsed.database == ":memory:" or parsed.database.startswith("file:"):
+        return url
+    return parsed.set(database=str(Path(parsed.database).resolve())).render_as_string(hide_password=False)
+
+
 def _on_connect(readonly: bool) -> Any:
     def on_connect(dbapi_connection: sqlite3.Connection, connection_record: Any) -> None:
         dbapi_connection.isolation_level = None

@@ -36,3 +36,20 @@ def test_completed_and_failed_runs_leave_a_log_plots_and_hashed_artifacts(tmp_pa
         store.close()
     for name, path in (("log.txt", ok / "log.txt"), ("learning_curves.png", ok / "plots" / "learning_curves.png")):
         assert artifacts[name] == hashlib.sha256(path.read_bytes()).hexdigest()  # recorded after the last write
+
+
+def test_the_default_relative_database_follows_the_working_directory(tmp_path: Path, monkeypatch, capsys):
+    """Two projects in one process (a notebook that changes folder): each run lands in the
+    ``outputs/spikelab.db`` of the folder it was started from, never in a cached earlier one."""
+    for name in ("first", "second"):
+        project = tmp_path / name
+        folder = write_experiment(project / "exp", TINY_CONFIG.replace("epochs: 2", "epochs: 1"),
+                                  experiment=f"name: {name}\nrepeat: 1\nmlflow: {{enabled: false}}\nrun_plots: false\n")
+        monkeypatch.chdir(project)
+        assert main.main(["run", str(folder), "--no-progress"]) == 0
+        store = SQLStore(f"sqlite:///{project / 'outputs' / 'spikelab.db'}")
+        try:
+            assert [e.name for e in store.list_experiments()] == [name]
+        finally:
+            store.close()
+    capsys.readouterr()
