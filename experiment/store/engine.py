@@ -4,8 +4,8 @@ SQLite: WAL journal, ``busy_timeout`` 60 s, foreign keys on, ``synchronous=NORMA
 own transaction handling is switched off (``isolation_level=None``) and every transaction is
 begun by us: ``BEGIN IMMEDIATE`` (the write lock is taken up front, so concurrent writers queue
 on ``busy_timeout`` instead of failing) unless the connection carries the ``spikelab_read``
-execution option, which begins a deferred read transaction. Other backends (PostgreSQL) get a
-plain engine.
+execution option, which begins a deferred read transaction. PostgreSQL gets a plain engine (its
+transactions lock rows, not the database); a read-only one runs every transaction ``READ ONLY``.
 """
 from __future__ import annotations
 
@@ -76,9 +76,12 @@ def _on_begin(connection: Connection) -> None:
 
 
 def make_engine(url: str, readonly: bool = False) -> Engine:
-    """An engine for ``url``; read-only SQLite engines open the file with ``mode=ro``."""
+    """An engine for ``url``; read-only SQLite engines open the file with ``mode=ro``, read-only
+    PostgreSQL engines begin ``READ ONLY`` transactions."""
     if not is_sqlite(url):
-        return create_engine(url, pool_pre_ping=True)
+        postgres_readonly = readonly and make_url(url).get_backend_name() == "postgresql"
+        return create_engine(url, pool_pre_ping=True,
+                             execution_options={"postgresql_readonly": True} if postgres_readonly else {})
     path = sqlite_path(url)
     kwargs: dict[str, Any] = {}
     if readonly:

@@ -5,6 +5,7 @@ that these models and the migrated database agree.
 """
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from typing import Any
 
@@ -37,13 +38,31 @@ class UTCDateTime(TypeDecorator[datetime]):
         return None if value is None else value.replace(tzinfo=timezone.utc)
 
 
+class JSONText(TypeDecorator[Any]):
+    """JSON kept as text, the way SQLite keeps it: PostgreSQL's ``json`` type refuses the NaN and
+    infinities that configs may hold. Reads values a ``json`` column already decoded as they are."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str:
+        return json.dumps(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        return json.loads(value) if isinstance(value, str) else value
+
+
+#: The type of every JSON column: SQLite's JSON, text on PostgreSQL (see :class:`JSONText`).
+JSON_COLUMN = JSON().with_variant(JSONText(), "postgresql")
+
+
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, float: Double}
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON_COLUMN, float: Double}
 
 
 class Environment(Base):

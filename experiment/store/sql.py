@@ -2,7 +2,8 @@
 
 Statements are built from the ORM models and executed on a Core connection; rows become frozen
 records before they leave a method. All database work goes through :meth:`SQLStore._transaction`,
-which begins (SQLite: ``BEGIN IMMEDIATE`` for writes), commits or rolls back, and closes.
+which begins (SQLite: ``BEGIN IMMEDIATE`` for writes), commits or rolls back, and closes. PostgreSQL
+takes no lock at BEGIN: a write that depends on what it read first locks those rows (``FOR UPDATE``).
 
 Metric logging is the hot path: ``metric_key`` ids are cached, and the epoch's rows go to the
 driver's ``executemany`` with SQL compiled once for the dialect (no per-row ORM or SQLAlchemy
@@ -202,8 +203,11 @@ class SQLStore(ExperimentStore):
         cutoff = utcnow() - timedelta(seconds=min(older_than_s, 1e9))
         reason_given = reason
         with self._transaction() as conn:
+            # PostgreSQL: FOR NO KEY UPDATE, so no heartbeat or finish_run comes between this read and the
+            # update below, while metric inserts (which only need the run's key) go on
             running = conn.execute(select(Run.id, Run.heartbeat_at, Run.host, Run.pid).where(
-                Run.experiment_id == experiment_id, Run.status == RunStatus.RUNNING.value).order_by(Run.id)).all()
+                Run.experiment_id == experiment_id, Run.status == RunStatus.RUNNING.value).order_by(Run.id)
+                .with_for_update(key_share=True)).all()
             stale = []
             for run_id, last_beat, host, pid in running:
                 if last_beat is None or last_beat < cutoff:
@@ -248,7 +252,7 @@ class SQLStore(ExperimentStore):
         """Also refreshes the run's heartbeat."""
         new_ids: dict[str, int] = {}
         with self._transaction() as conn:
-            missing = [name for name in metrics if name not in self._key_ids]
+            missing = sorted(name for name in metrics if name not in self._key_ids)  # one lock order for all
             if missing:
                 conn.execute(self._insert_keys, [{"name": name} for name in missing])
                 query = select(MetricKey.name, MetricKey.id).where(MetricKey.name.in_(missing))

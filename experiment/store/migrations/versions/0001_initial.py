@@ -1,5 +1,6 @@
 """The initial experiment database: environment, experiment, trial, param, run, attempt,
-metric_key, metric, summary and artifact.
+metric_key, metric, summary and artifact. JSON columns are text on PostgreSQL, whose ``json`` type
+refuses NaN and infinities.
 
 Revision ID: 0001
 Revises:
@@ -16,6 +17,7 @@ branch_labels = None
 depends_on = None
 
 NO_ROWID = {"sqlite_with_rowid": False}
+JSON = sa.JSON().with_variant(sa.Text(), "postgresql")
 
 
 def _fk(column: str, table: str, target: str, cascade: bool = True) -> sa.ForeignKeyConstraint:
@@ -31,7 +33,7 @@ def upgrade() -> None:
         sa.Column("git_sha", sa.String(40), nullable=True),
         sa.Column("git_dirty", sa.Boolean(), nullable=True),
         sa.Column("python", sa.String(64), nullable=False),
-        sa.Column("packages", sa.JSON(), nullable=False),
+        sa.Column("packages", JSON, nullable=False),
         sa.Column("host", sa.String(255), nullable=False),
         sa.Column("cpu", sa.String(255), nullable=True),
         sa.Column("cpu_count", sa.Integer(), nullable=True),
@@ -47,7 +49,7 @@ def upgrade() -> None:
         sa.Column("root_seed", sa.BigInteger(), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("config_dir", sa.Text(), nullable=False),
-        sa.Column("files", sa.JSON(), nullable=False),
+        sa.Column("files", JSON, nullable=False),
         sa.Column("environment_id", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_experiment"),
         _fk("environment_id", "experiment", "environment", cascade=False),
@@ -59,10 +61,10 @@ def upgrade() -> None:
         sa.Column("experiment_id", sa.Integer(), nullable=False),
         sa.Column("name", sa.String(255), nullable=False),
         sa.Column("group_name", sa.String(255), nullable=True),
-        sa.Column("config", sa.JSON(), nullable=False),
+        sa.Column("config", JSON, nullable=False),
         sa.Column("config_hash", sa.String(64), nullable=False),
-        sa.Column("sweep_point", sa.JSON(), nullable=True),
-        sa.Column("info", sa.JSON(), nullable=True),
+        sa.Column("sweep_point", JSON, nullable=True),
+        sa.Column("info", JSON, nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_trial"),
         _fk("experiment_id", "trial", "experiment"),
         sa.UniqueConstraint("experiment_id", "name", name="uq_trial_experiment_id_name"),
