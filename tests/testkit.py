@@ -1,4 +1,4 @@
-"""Helpers shared by tests: small experiment folders."""
+"""Helpers shared by tests: small experiment folders, raw SQL on an experiment database."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -57,3 +57,18 @@ optimizer: {type: MomentumOptimizer, lr: 0.01, momentum: 0.9}
 epochs: 3
 batch_size: 10
 """
+
+
+def execute_sql(url: str, statement: str, **params) -> list[tuple]:
+    """Run one SQL statement (``:name`` parameters) on the database at ``url`` outside the store, in its
+    own committed transaction; the rows it returns, if any."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
+
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.begin() as conn:
+            result = conn.execute(text(statement), params)
+            return [tuple(row) for row in result] if result.returns_rows else []
+    finally:
+        engine.dispose()

@@ -1,14 +1,14 @@
-"""The experiment store (SQLStore on SQLite): records, run life cycle, metrics, read-only access."""
+"""The experiment store (SQLStore on SQLite, and on PostgreSQL when a server is given, see conftest.py):
+records, run life cycle, metrics, read-only access."""
 from __future__ import annotations
 
 import math
-import sqlite3
-from pathlib import Path
 
 import pytest
 from sqlalchemy.exc import IntegrityError
 
 from experiment.store import (ErrorInfo, NewRun, RunStatus, SQLStore, environment_capsule)
+from testkit import execute_sql
 
 CONFIG = {
     "model": {"layers": [{"kernel": {"tau_m": 10.0, "type": "LIFKernel"}, "out_features": 16},
@@ -21,8 +21,8 @@ HASH = "a" * 64
 
 
 @pytest.fixture
-def url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'db' / 'spikelab.db'}"
+def url(store_url: str) -> str:
+    return store_url
 
 
 @pytest.fixture
@@ -46,10 +46,6 @@ def new_runs(trial, n: int, config_hash: str = HASH) -> list[NewRun]:
             for repeat in range(n)]
 
 
-def raw(url: str) -> sqlite3.Connection:
-    return sqlite3.connect(url.removeprefix("sqlite:///"))
-
-
 # -- experiments and trials ---------------------------------------------------------------------
 def test_experiment_versions(store: SQLStore, experiment) -> None:
     again = store.open_experiment("demo", "changed", 8, "elsewhere", {}, {})
@@ -60,8 +56,7 @@ def test_experiment_versions(store: SQLStore, experiment) -> None:
     assert store.get_experiment("demo", version=1) == experiment
     assert store.get_experiment("missing") is None
     assert [(e.name, e.version) for e in store.list_experiments()] == [("demo", 1), ("demo", 2)]
-    with raw(store.url) as conn:
-        assert conn.execute("SELECT count(*) FROM environment WHERE python != ''").fetchone() == (2,)
+    assert execute_sql(store.url, "SELECT count(*) FROM environment WHERE python != ''") == [(2,)]
 
 
 def test_trial_upsert_is_idempotent(store: SQLStore, experiment, trial) -> None:
@@ -79,6 +74,14 @@ def test_trial_upsert_is_idempotent(store: SQLStore, experiment, trial) -> None:
     assert len(params) == n_params - 1
 
 
+def test_json_columns_keep_nan_and_infinities(store: SQLStore, experiment) -> None:
+    config = {"threshold": math.inf, "floor": -math.inf, "gain": math.nan}
+    store.upsert_trial(experiment.id, "odd", config, HASH, sweep_point={"threshold": math.inf})
+    [odd] = store.trials(experiment.id)
+    assert odd.config["threshold"] == math.inf and odd.config["floor"] == -math.inf
+    assert math.isnan(odd.config["gain"]) and odd.sweep_point == {"threshold": math.inf}
+
+
 def test_params_are_flattened_and_typed(store: SQLStore, experiment, trial) -> None:
     params = {key: value for trial_id, key, value in store.params(experiment.id) if trial_id == trial.id}
     assert params == {
@@ -93,8 +96,7 @@ def test_params_are_flattened_and_typed(store: SQLStore, experiment, trial) -> N
         "extra": {},
     }
     assert isinstance(params["model.layers[1].kernel.learn"], bool)
-    with raw(store.url) as conn:
-        kinds = dict(conn.execute("SELECT key, kind FROM param"))
+    kinds = dict(execute_sql(store.url, "SELECT key, kind FROM param"))
     assert kinds["model.layers[0].kernel.tau_m"] == "number" and kinds["model.layers[0].kernel.type"] == "text"
     assert kinds["model.layers[1].kernel.learn"] == "bool" and kinds["optimizer.schedule"] == "null"
     assert kinds["tags"] == kinds["extra"] == "json"
@@ -110,10 +112,10 @@ def test_ensure_runs_is_idempotent(store: SQLStore, experiment, trial) -> None:
     assert [r.repeat for r in again] == [3, 2, 1, 0]
     assert {r.id for r in again[1:]} == {r.id for r in first}
     assert len(store.runs(experiment.id)) == 4
-    with raw(store.url) as conn, pytest.raises(sqlite3.IntegrityError):
-        conn.execute("INSERT INTO run (experiment_id, trial_id, config_hash, repeat, seed, status, created_at, "
-                     "output_dir, attempts) VALUES (?, ?, ?, 0, 1, 'PENDING', '2024-01-01', 'x', 0)",
-                     (experiment.id, trial.id, HASH))
+    with pytest.raises(IntegrityError):
+        execute_sql(store.url, "INSERT INTO run (experiment_id, trial_id, config_hash, repeat, seed, status, "
+                    "created_at, output_dir, attempts) VALUES (:e, :t, :h, 0, 1, 'PENDING', '2024-01-01', 'x', 0)",
+                    e=experiment.id, t=trial.id, h=HASH)
 
 
 def test_claim_run_is_atomic_and_counts_attempts(store: SQLStore, experiment, trial) -> None:
@@ -160,8 +162,7 @@ def test_mark_stale_and_heartbeat(store: SQLStore, experiment, trial) -> None:
     old, alive, pending = store.ensure_runs(experiment.id, new_runs(trial, 3))
     store.claim_run(old.id, "h", 1)
     store.claim_run(alive.id, "h", 2)
-    with raw(store.url) as conn:
-        conn.execute("UPDATE run SET heartbeat_at = '2000-01-01 00:00:00.000000' WHERE id = ?", (old.id,))
+    execute_sql(store.url, "UPDATE run SET heartbeat_at = '2000-01-01 00:00:00.000000' WHERE id = :id", id=old.id)
     store.heartbeat(alive.id)
     assert store.mark_stale(experiment.id, older_than_s=60) == [old.id]
     assert store.run(old.id).status is RunStatus.STALE
@@ -186,8 +187,7 @@ def test_log_metrics_replaces_keeps_nan_inf_and_deletes(store: SQLStore, experim
     assert store.run(run.id).last_epoch == 4
     assert store.metrics(experiment.id, keys=["val_acc"], run_ids=[run.id]) == [
         (run.id, "val_acc", e, pytest.approx(0.1 * e)) for e in range(5)]
-    with raw(store.url) as conn:
-        assert conn.execute("SELECT count(*) FROM metric WHERE value IS NULL").fetchone() == (1,)
+    assert execute_sql(store.url, "SELECT count(*) FROM metric WHERE value IS NULL") == [(1,)]
 
     assert store.delete_metrics_after(run.id, 1) == 6
     assert {e for r, _, e, _ in store.metrics(experiment.id) if r == run.id} == {0, 1}
@@ -207,8 +207,7 @@ def test_failed_write_rolls_back_and_leaves_no_stale_cache(store: SQLStore, expe
     run = store.ensure_runs(experiment.id, new_runs(trial, 1))[0]
     with pytest.raises(IntegrityError):  # no run 999: the foreign key fails, the new key is rolled back
         store.log_metrics(999, 0, {"new_key": 1.0})
-    with raw(store.url) as conn:
-        assert conn.execute("SELECT count(*) FROM metric_key").fetchone() == (0,)
+    assert execute_sql(store.url, "SELECT count(*) FROM metric_key") == [(0,)]
     store.log_metrics(run.id, 0, {"new_key": 2.0})
     assert store.metrics(experiment.id) == [(run.id, "new_key", 0, 2.0)]
 

@@ -1,38 +1,40 @@
-"""Schema versions (Alembic), the SQLite connection rules, the environment capsule, param flattening."""
+"""Schema versions (Alembic, on every store backend), the SQLite connection rules, the environment capsule,
+param flattening."""
 from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 
 from experiment.store import (DatabaseNotFound, SchemaOutdated, SQLStore, current_revision, environment_capsule,
                               flatten, head_revision, param_rows, upgrade)
 from experiment.store.capsule import git_state
-from experiment.store.engine import READ_OPTION, make_engine
+from experiment.store.engine import READ_OPTION, is_sqlite, make_engine, sqlite_path
 from experiment.store.models import Base
+from testkit import execute_sql
 
 UPGRADE = "python main.py db upgrade --db"
 
 
 @pytest.fixture
-def url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'nested' / 'folder' / 'spikelab.db'}"
-
-
-def db_file(url: str) -> Path:
-    return Path(url.removeprefix("sqlite:///"))
+def url(store_url: str) -> str:
+    return store_url
 
 
 # -- Alembic ------------------------------------------------------------------------------------
-def test_upgrade_creates_folder_and_schema_at_head(url: str) -> None:
+def test_upgrade_creates_schema_at_head(url: str) -> None:
     assert current_revision(url) is None
     upgrade(url)
-    assert db_file(url).is_file()
     assert current_revision(url) == head_revision() == "0001"
     upgrade(url)  # idempotent
     SQLStore(url).close()
+
+
+@pytest.mark.sqlite_only
+def test_upgrade_creates_the_folder_and_file(url: str) -> None:
+    upgrade(url)
+    assert sqlite_path(url).is_file()
 
 
 def test_migrations_match_models(url: str) -> None:
@@ -43,15 +45,21 @@ def test_migrations_match_models(url: str) -> None:
     engine = make_engine(url)
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
-        tables = dict(conn.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'table'")).all())
     engine.dispose()
     assert diff == []
+
+
+@pytest.mark.sqlite_only
+def test_row_tables_are_without_rowid(url: str) -> None:
+    upgrade(url)
+    tables = dict(execute_sql(url, "SELECT name, sql FROM sqlite_master WHERE type = 'table'"))
     assert all(tables[name].rstrip().endswith("WITHOUT ROWID") for name in ("metric", "summary", "param"))
 
 
 def test_database_without_schema_is_refused_with_the_upgrade_command(url: str) -> None:
-    db_file(url).parent.mkdir(parents=True)
-    sqlite3.connect(db_file(url)).close()
+    if is_sqlite(url):  # an empty file (a fresh PostgreSQL database is empty already)
+        sqlite_path(url).parent.mkdir(parents=True)
+        sqlite3.connect(sqlite_path(url)).close()
     with pytest.raises(SchemaOutdated, match="has no schema revision") as info:
         SQLStore(url)
     assert f"{UPGRADE} {url}" in str(info.value)
@@ -59,23 +67,23 @@ def test_database_without_schema_is_refused_with_the_upgrade_command(url: str) -
 
 def test_database_at_an_older_revision_is_refused(url: str) -> None:
     upgrade(url)
-    with sqlite3.connect(db_file(url)) as conn:  # what `alembic stamp base` does
-        conn.execute("DELETE FROM alembic_version")
+    execute_sql(url, "DELETE FROM alembic_version")  # what `alembic stamp base` does
     with pytest.raises(SchemaOutdated, match=UPGRADE):
         SQLStore(url)
-    with sqlite3.connect(db_file(url)) as conn:  # a revision from newer code
-        conn.execute("INSERT INTO alembic_version VALUES ('ffff')")
+    execute_sql(url, "INSERT INTO alembic_version VALUES ('ffff')")  # a revision from newer code
     with pytest.raises(SchemaOutdated, match="does not know"):
         SQLStore(url)
 
 
+@pytest.mark.sqlite_only
 def test_missing_database_is_not_created_by_a_worker(url: str) -> None:
     with pytest.raises(DatabaseNotFound, match=UPGRADE):
         SQLStore(url)
-    assert not db_file(url).exists() and not db_file(url).parent.exists()
+    assert not sqlite_path(url).exists() and not sqlite_path(url).parent.exists()
 
 
 # -- SQLite connection rules --------------------------------------------------------------------
+@pytest.mark.sqlite_only
 def test_pragmas_are_set_on_every_connection(url: str) -> None:
     SQLStore.create(url).close()
     store = SQLStore(url)
@@ -94,10 +102,11 @@ def test_pragmas_are_set_on_every_connection(url: str) -> None:
         store.close()
 
 
+@pytest.mark.sqlite_only
 def test_write_transactions_take_the_lock_at_begin(url: str) -> None:
     upgrade(url)
     engine = make_engine(url)
-    other = sqlite3.connect(db_file(url), timeout=0, isolation_level=None)
+    other = sqlite3.connect(sqlite_path(url), timeout=0, isolation_level=None)
     try:
         with engine.connect().execution_options(**{READ_OPTION: True}) as reader, reader.begin():
             other.execute("BEGIN IMMEDIATE")  # a read transaction leaves the write lock free

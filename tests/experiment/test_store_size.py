@@ -5,7 +5,11 @@ import random
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from experiment.store import NewRun, SQLStore
+
+pytestmark = pytest.mark.sqlite_only  # bytes in the SQLite file
 
 RUNS, EPOCHS, KEYS = 100, 50, 20  # 100k points, one transaction per epoch
 
