@@ -112,7 +112,10 @@ def cmd_config(args: argparse.Namespace) -> int:
     from experiment.plan import config_hash
     from settings.yaml_io import dump_yaml
 
+    from experiment.identity import check_distinct
+
     experiment = _resolve(args)
+    check_distinct(experiment.trials)  # the same refusal `run` gives
     for trial in experiment.trials:
         print(f"# trial {trial.name}  (repeat {trial.repeat}, config hash {config_hash(trial.config)[:12]})")
         if trial.sweep_point:

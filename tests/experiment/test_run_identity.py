@@ -72,6 +72,8 @@ def test_two_trials_with_the_same_config_are_refused(tmp_path, capsys):
     assert "trials 'baseline' and 'control' resolve to the same config" in errors[0]
     assert "make them differ or drop one" in errors[0]
     assert not (tmp_path / "out").exists()
+    assert main.main(["config", str(folder)]) == 2  # `config` refuses it the same way
+    assert error_lines(capsys.readouterr().err) == errors
 
 
 def test_a_trial_and_a_sweep_point_with_the_same_config_are_refused(tmp_path, capsys):
