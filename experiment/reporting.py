@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import shlex
 import sys
 from pathlib import Path
 from typing import TextIO
@@ -59,8 +60,8 @@ def print_summary(result, out: TextIO | None = None) -> None:
         from experiment.mlflow_mirror import mlflow_ui_command
 
         print(f"MLflow:      {mlflow_ui_command(result.mlflow_uri)}", file=out)
-    name = result.experiment.name
-    db = "" if is_default_db(result.db_url) else f" --db {result.db_url}"
+    name = shlex.quote(result.experiment.name)
+    db = "" if is_default_db(result.db_url) else f" --db {shlex.quote(result.db_url)}"  # pastes into a shell
     print(f"more:        python main.py show {name}{db} | status {name}{db} | export {name} --csv {name}.csv{db}",
           file=out)
     for outcome in result.failed:
