@@ -14,6 +14,7 @@ from typing import Iterable
 
 from experiment.plan import canonical, config_hash, safe_name
 from experiment.store import ExperimentRecord, TrialRecord
+from experiment.store.engine import absolute_url
 from experiment.store.params import flatten
 from settings.errors import ConfigError, ConfigIssue, format_value
 from settings.resolve import ResolvedTrial
@@ -76,13 +77,6 @@ def check_unchanged(experiment: ExperimentRecord, recorded: list[TrialRecord],
         raise ConfigError(issues)
 
 
-def database_id(url: str) -> str:
-    """The URL, with a SQLite file as an absolute path (relative ones depend on the working folder)."""
-    if url.startswith("sqlite:///") and url[len("sqlite:///"):] not in ("", ":memory:"):
-        return f"sqlite:///{Path(url[len('sqlite:///'):]).resolve()}"
-    return url
-
-
 def check_folder_owner(folder: Path, db_url: str, name: str, version: int) -> None:
     """Refuse a version folder that another database (or experiment) wrote."""
     path = folder / OWNER_FILE
@@ -92,7 +86,7 @@ def check_folder_owner(folder: Path, db_url: str, name: str, version: int) -> No
         owner = json.loads(path.read_text())
     except (OSError, ValueError):
         return
-    mine = {"db": database_id(db_url), "experiment": name, "version": version}
+    mine = {"db": absolute_url(db_url), "experiment": name, "version": version}
     if any(owner.get(key) != value for key, value in mine.items()):
         raise ConfigError(ConfigIssue("", f"{folder} holds the runs of experiment {owner.get('experiment')!r} "
                                           f"version {owner.get('version')} in {owner.get('db')}, not of this "
@@ -106,5 +100,5 @@ def claim_folder(folder: Path, db_url: str, experiment: ExperimentRecord) -> Non
     if path.is_file():
         return
     folder.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"db": database_id(db_url), "experiment": experiment.name,
+    path.write_text(json.dumps({"db": absolute_url(db_url), "experiment": experiment.name,
                                 "version": experiment.version, "experiment_id": experiment.id}, indent=2) + "\n")
