@@ -43,6 +43,18 @@ def check_distinct(trials: Iterable[ResolvedTrial]) -> None:
         raise ConfigError(issues)
 
 
+def check_seeding(experiment: ExperimentRecord, seed: int, seeds: str) -> None:
+    """Refuse a root seed (or seeding mode) other than the one the version's runs derive from:
+    the runs would keep their recorded seeds while the YAML claims others."""
+    recorded = experiment.files.get("experiment", {}).get("seeds", seeds)
+    changes = [f"{key} {old!r} -> {new!r}" for key, old, new in
+               (("seed", experiment.root_seed, seed), ("seeds", recorded, seeds)) if old != new]
+    if changes:
+        raise ConfigError(ConfigIssue("", f"{', '.join(changes)} since experiment {experiment.name!r} version "
+                                          f"{experiment.version} recorded its runs; run with --fresh for a new "
+                                          "version, or restore it", "experiment.yaml"))
+
+
 def first_difference(old: dict, new: dict) -> str:
     """``key old -> new`` for the first flattened key that differs ('' when none does)."""
     before, after = dict(flatten(old)), dict(flatten(new))

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from experiment.executors import Executor, InlineExecutor, make_executor
-from experiment.identity import check_distinct, check_folder_owner, check_unchanged, claim_folder
+from experiment.identity import check_distinct, check_folder_owner, check_seeding, check_unchanged, claim_folder
 from experiment.plan import PlannedRun, plan_trial, safe_name
 from experiment.store import ExperimentRecord, NewRun, RunRecord, RunStatus, SQLStore, environment_capsule
 from experiment.store.engine import absolute_url
@@ -61,10 +61,12 @@ def mlflow_experiment_name(experiment: ExperimentRecord) -> str:
     return experiment.name if experiment.version == 1 else f"{experiment.name}_v{experiment.version}"
 
 
-def copy_config_files(source: Path, target: Path, overrides: tuple[Override, ...] = ()) -> None:
+def copy_config_files(source: Path, target: Path, overrides: tuple[Override, ...] = (),
+                      experiment_overrides: tuple[Override, ...] = ()) -> None:
     """Keep the four files as ``outputs/<experiment>/config/`` (``run`` accepts that folder too).
     ``--set`` overrides of config/env are written into every trial's ``settings`` (applied last,
-    as they were), so that running the saved folder resolves to the same configs."""
+    as they were) and ``--set experiment.*`` into experiment.yaml, so that running the saved
+    folder resolves to the same experiment."""
     if source.resolve() == target.resolve():
         return
     target.mkdir(parents=True, exist_ok=True)
@@ -79,6 +81,15 @@ def copy_config_files(source: Path, target: Path, overrides: tuple[Override, ...
         for trial in trials:
             trial["settings"] = {**(trial.get("settings") or {}), **{o.path: o.value for o in overrides}}
         (target / "trials.yaml").write_text(dump_yaml(trials))
+    if experiment_overrides:
+        from settings.paths import set_path
+        from settings.yaml_io import dump_yaml, load_yaml
+
+        path = source / "experiment.yaml"
+        settings = (load_yaml(path) if path.is_file() else None) or {}
+        for override in experiment_overrides:
+            set_path(settings, override.path[len("experiment."):], override.value)
+        (target / "experiment.yaml").write_text(dump_yaml(settings))
 
 
 def needs_work(run: RunRecord, max_retries: int, retry_failed: bool) -> bool:
@@ -141,6 +152,7 @@ class ExperimentSession:
             check_folder_owner(Path(self.settings.base_dir) / experiment_folder_name(name, version), self.db_url,
                                name, version)
             if latest is not None and not self.fresh:
+                check_seeding(latest, self.settings.seed, self.settings.seeds)
                 check_unchanged(latest, store.trials(latest.id), self.resolved.trials)
         except BaseException:
             if store is not None:
@@ -156,7 +168,8 @@ class ExperimentSession:
         self.run_root = Path(self.settings.base_dir) / experiment_folder_name(self.settings.name,
                                                                               self.experiment.version)
         claim_folder(self.run_root, self.db_url, self.experiment)
-        copy_config_files(self.resolved.folder, self.run_root / "config", self.resolved.overrides)
+        copy_config_files(self.resolved.folder, self.run_root / "config", self.resolved.overrides,
+                          self.resolved.experiment_overrides)
         self.result = SessionResult(self.experiment, self.db_url, self.run_root)
         if self.use_mlflow:
             self.result.mlflow_uri = self.settings.mlflow_uri

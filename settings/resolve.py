@@ -63,6 +63,7 @@ class ResolvedExperiment:
     files: ExperimentFiles
     overrides: tuple[Override, ...] = ()  # --set on config/env, applied to every trial
     searches: tuple[TrialSettings, ...] = ()  # model-based searches, sampled while the experiment runs
+    experiment_overrides: tuple[Override, ...] = ()  # --set experiment.* (already in ``settings``)
 
     def resolve_point(self, name: str, settings: dict, values: dict, repeat: int, group: str,
                       info: dict | None = None) -> ResolvedTrial:
@@ -157,7 +158,8 @@ def resolve_experiment(folder: str | Path, set_args: list[str] = (), only: list[
                                       "--trial"))
     if issues:
         raise ConfigError(_dedupe(issues))
-    return ResolvedExperiment(files.folder, files.experiment, trials, files, tuple(config_overrides), tuple(searches))
+    return ResolvedExperiment(files.folder, files.experiment, trials, files, tuple(config_overrides), tuple(searches),
+                              tuple(o for o in overrides if o.path.startswith("experiment.")))
 
 
 def _dedupe(issues: list[ConfigIssue]) -> list[ConfigIssue]:

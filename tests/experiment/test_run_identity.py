@@ -127,3 +127,21 @@ def test_failed_runs_left_after_the_retries_keep_exit_code_3(tmp_path, capsys):
     assert "skipping 1 failed run(s)" in capsys.readouterr().out
     assert rows(db, "SELECT COUNT(*) FROM attempt") == [(2,)]  # nothing ran again
     assert main.main(["run", str(folder), "--no-progress", "--trial", "ok"]) == 0  # only the selected trials count
+
+
+def test_a_changed_root_seed_is_refused_and_experiment_overrides_are_saved(tmp_path, capsys):
+    folder, db = make(tmp_path)
+    assert main.main(["run", str(folder), "--no-progress", "--set", "experiment.seed=7"]) == 0
+    saved = tmp_path / "out" / "tiny" / "config"
+    assert "seed: 7" in (saved / "experiment.yaml").read_text()  # the saved folder runs the same experiment
+    capsys.readouterr()
+    assert main.main(["run", str(saved), "--no-progress"]) == 0
+    assert "skipping 1 completed run(s)" in capsys.readouterr().out
+    before = files_under(tmp_path / "out")
+    assert main.main(["run", str(folder), "--no-progress"]) == 2  # seed 0 again: not the recorded runs' seed
+    errors = error_lines(capsys.readouterr().err)
+    assert errors == ["error: experiment.yaml: seed 7 -> 0 since experiment 'tiny' version 1 recorded its runs; "
+                      "run with --fresh for a new version, or restore it"]
+    assert files_under(tmp_path / "out") == before
+    assert main.main(["run", str(folder), "--no-progress", "--fresh"]) == 0
+    assert rows(db, "SELECT version, root_seed FROM experiment ORDER BY version") == [(1, 7), (2, 0)]
