@@ -10,6 +10,7 @@ from abc import ABC, abstractmethod
 from typing import Callable
 
 from experiment.worker import RunOutcome, RunTask, execute_task
+from settings.errors import ConfigError, ConfigIssue
 
 
 class Executor(ABC):
@@ -19,6 +20,9 @@ class Executor(ABC):
     @abstractmethod
     def run(self, tasks: list[RunTask], on_done: Callable[[RunOutcome], None]) -> None:
         """Execute every task; call ``on_done`` (in the parent) as each finishes."""
+
+    def check(self) -> None:
+        """Raise ConfigError if the executor cannot work here (called before anything is written)."""
 
 
 class InlineExecutor(Executor):
@@ -75,8 +79,21 @@ class DaskExecutor(Executor):
 
     name = "dask"
 
-    def __init__(self, n_jobs: int, address: str | None = None):
-        self.n_jobs, self.address = n_jobs, address
+    def __init__(self, n_jobs: int, address: str | None = None, connect_timeout_s: float = 10.0):
+        self.n_jobs, self.address, self.connect_timeout_s = n_jobs, address, connect_timeout_s
+
+    def check(self) -> None:
+        """A cluster ``address`` must answer now, not after the runs were recorded."""
+        if not self.address:
+            return
+        from dask.distributed import Client
+
+        try:
+            Client(self.address, timeout=self.connect_timeout_s).close()
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise ConfigError(ConfigIssue("executor.address", f"no Dask scheduler answers at {self.address!r} "
+                                          f"({type(exc).__name__}); start one (`dask scheduler`) or use backend: "
+                                          "loky", "experiment.yaml")) from exc
 
     def run(self, tasks: list[RunTask], on_done: Callable[[RunOutcome], None]) -> None:
         from dask.distributed import Client, LocalCluster, as_completed

@@ -143,6 +143,7 @@ class ExperimentSession:
         """Check that the trials keep their runs' identity (nothing written on refusal), then open
         the experiment version and its folder."""
         check_distinct(self.resolved.trials)
+        self.executor.check()
         name, store, latest = self.settings.name, None, None
         if not self.db_url.startswith("sqlite:///") or Path(self.db_url[len("sqlite:///"):]).is_file():
             store = SQLStore.create(self.db_url)  # the parent alone creates or migrates the schema
