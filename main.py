@@ -57,7 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--version", type=int, metavar="N", help=VERSION_HELP)
     show.add_argument("--json", action="store_true", help="one JSON document on stdout")
     show.add_argument("--top", type=int, metavar="N", help="also list the N best runs")
-    show.add_argument("--metric", default=None, metavar="M", help="summary metric to rank by (default: best_val_acc)")
+    show.add_argument("--metric", default=None, metavar="M",
+                      help="summary metric to rank by (default: best_val_acc; losses, spikes and times rank "
+                           "lowest first; --metric alone: --top 5)")
 
     export = sub.add_parser("export", help="write a CSV: one row per trial (sweep point) or per run")
     export.add_argument("experiment", help="experiment name")

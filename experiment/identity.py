@@ -20,6 +20,7 @@ from settings.errors import ConfigError, ConfigIssue, format_value
 from settings.resolve import ResolvedTrial
 
 OWNER_FILE = ".spikelab-owner.json"  # in each version folder: the database and experiment it belongs to
+RESERVED_FOLDERS = ("config", "report")  # a version folder's own subfolders: no trial may write there
 
 
 def check_distinct(trials: Iterable[ResolvedTrial]) -> None:
@@ -35,6 +36,9 @@ def check_distinct(trials: Iterable[ResolvedTrial]) -> None:
                                       "trials.yaml"))
         by_hash.setdefault(digest, trial.name)
         folder = safe_name(trial.name)
+        if folder in RESERVED_FOLDERS:
+            issues.append(ConfigIssue("", f"trial name {trial.name!r} is reserved (outputs/<experiment>/{folder}/ "
+                                          "holds the experiment's own files); rename it", "trials.yaml"))
         if folder in by_folder:
             issues.append(ConfigIssue("", f"trials {by_folder[folder]!r} and {trial.name!r} would both write into "
                                           f"the run folder {folder!r}; rename one", "trials.yaml"))
@@ -89,14 +93,19 @@ def check_unchanged(experiment: ExperimentRecord, recorded: list[TrialRecord],
         raise ConfigError(issues)
 
 
-def check_folder_owner(folder: Path, db_url: str, name: str, version: int) -> None:
-    """Refuse a version folder that another database (or experiment) wrote."""
-    path = folder / OWNER_FILE
-    if not path.is_file():
-        return
+def read_owner(folder: Path) -> dict | None:
+    """The owner record of a version folder (None when it has none)."""
     try:
-        owner = json.loads(path.read_text())
+        return json.loads((folder / OWNER_FILE).read_text())
     except (OSError, ValueError):
+        return None
+
+
+def check_folder_owner(folder: Path, db_url: str, name: str, version: int, recorded: bool) -> None:
+    """Refuse a version folder that another database (or experiment) wrote, or whose version
+    this database does not hold (``recorded`` False: the database was deleted or re-created)."""
+    owner = read_owner(folder)
+    if owner is None:
         return
     mine = {"db": absolute_url(db_url), "experiment": name, "version": version}
     if any(owner.get(key) != value for key, value in mine.items()):
@@ -104,6 +113,24 @@ def check_folder_owner(folder: Path, db_url: str, name: str, version: int) -> No
                                           f"version {owner.get('version')} in {owner.get('db')}, not of this "
                                           f"database; use another base_dir or experiment name, or that --db",
                                       "base_dir"))
+    if not recorded:
+        raise ConfigError(ConfigIssue("", f"{folder} holds the runs of experiment {name!r} version {version}, "
+                                          f"which {owner.get('db')} no longer records (deleted or re-created?); "
+                                          "move that folder away or use another base_dir", "base_dir"))
+
+
+def check_source_version(source: Path, name: str, latest: ExperimentRecord | None, fresh: bool) -> None:
+    """``run outputs/<experiment>_vK`` (a saved config folder) adds runs to the latest version; refuse
+    it when that folder is an older version's, instead of silently growing another version."""
+    if fresh or latest is None:
+        return
+    version_folder = source.parent if source.name == "config" else source
+    owner = read_owner(version_folder)
+    if owner is None or owner.get("experiment") != name or owner.get("version") == latest.version:
+        return
+    raise ConfigError(ConfigIssue("", f"{version_folder} is version {owner.get('version')} of {name!r}, but runs "
+                                      f"go to its latest version ({latest.version}): run that version's folder, or "
+                                      "pass --fresh for a new version", "DIR"))
 
 
 def claim_folder(folder: Path, db_url: str, experiment: ExperimentRecord) -> None:

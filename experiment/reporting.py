@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -82,6 +83,11 @@ def is_default_db(url: str) -> bool:
     return sqlite_path(url).resolve() == sqlite_path(DEFAULT_DB).resolve()
 
 
+def lower_is_better(metric: str) -> bool:
+    """Losses, spike counts, times and epochs rank lowest first; accuracies highest first."""
+    return re.search(r"loss|spikes|time|epoch", metric) is not None
+
+
 def cmd_show(name: str, db: str | None, as_json: bool, top: int | None, metric: str | None,
              out: TextIO | None = None, version: int | None = None) -> int:
     out = out or sys.stdout
@@ -89,6 +95,8 @@ def cmd_show(name: str, db: str | None, as_json: bool, top: int | None, metric: 
 
     if top is not None and top < 1:
         raise ConfigError(ConfigIssue("", f"must be >= 1, got {top}", "--top"))
+    if metric is not None and top is None:
+        top = 5  # --metric alone asks for a ranking
     store = open_readonly(db)
     try:
         record = find_experiment(store, name, version)
@@ -100,7 +108,9 @@ def cmd_show(name: str, db: str | None, as_json: bool, top: int | None, metric: 
                                               f"{', '.join(table.summary_columns)}", "--metric"))
         metric = metric or ("best_val_acc" if "best_val_acc" in metrics else "best_train_acc")
         frame = analysis.summarize(record, by="trial", metrics=metrics, db=store) if metrics else None
-        best = analysis.top_runs(record, metric=metric, n=top, db=store) if top and metrics else None
+        ascending = lower_is_better(metric)
+        best = analysis.top_runs(record, metric=metric, n=top, ascending=ascending, db=store) \
+            if top and metrics else None
         fronts = search_fronts(record, store)
     finally:
         store.close()
@@ -125,7 +135,7 @@ def cmd_show(name: str, db: str | None, as_json: bool, top: int | None, metric: 
             shown = ", ".join(f"{by_state[state]} {state.lower()}" for state in STATES if by_state.get(state))
             print(f"  {trial}: {shown or 'no runs'}", file=out)
     if best is not None:
-        print(f"\ntop {top} runs by {metric}:", file=out)
+        print(f"\ntop {top} runs by {metric} ({'lowest' if ascending else 'highest'} first):", file=out)
         print(best.to_string(index=False), file=out)
     elif top:
         print(f"\ntop {top} runs: no COMPLETED run to rank", file=out)

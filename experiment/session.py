@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from experiment.executors import Executor, InlineExecutor, make_executor
-from experiment.identity import check_distinct, check_folder_owner, check_seeding, check_unchanged, claim_folder
+from experiment.identity import (check_distinct, check_folder_owner, check_seeding, check_source_version,
+                                 check_unchanged, claim_folder)
 from experiment.plan import PlannedRun, plan_trial, safe_name
 from experiment.store import ExperimentRecord, NewRun, RunRecord, RunStatus, SQLStore, environment_capsule
 from experiment.store.engine import absolute_url
@@ -150,8 +151,9 @@ class ExperimentSession:
         try:
             latest = None if store is None else store.get_experiment(name)
             version = 1 if latest is None else latest.version + int(self.fresh)
+            check_source_version(self.resolved.folder, name, latest, self.fresh)
             check_folder_owner(Path(self.settings.base_dir) / experiment_folder_name(name, version), self.db_url,
-                               name, version)
+                               name, version, recorded=latest is not None and not self.fresh)
             if latest is not None and not self.fresh:
                 check_seeding(latest, self.settings.seed, self.settings.seeds)
                 check_unchanged(latest, store.trials(latest.id), self.resolved.trials)
@@ -169,8 +171,10 @@ class ExperimentSession:
         self.run_root = Path(self.settings.base_dir) / experiment_folder_name(self.settings.name,
                                                                               self.experiment.version)
         claim_folder(self.run_root, self.db_url, self.experiment)
-        copy_config_files(self.resolved.folder, self.run_root / "config", self.resolved.overrides,
-                          self.resolved.experiment_overrides)
+        if not self.resolved.selected or not (self.run_root / "config").is_dir():
+            # a --trial run checked only its trials: the saved files keep the version's other trials as they were
+            copy_config_files(self.resolved.folder, self.run_root / "config", self.resolved.overrides,
+                              self.resolved.experiment_overrides)
         self.result = SessionResult(self.experiment, self.db_url, self.run_root)
         if self.use_mlflow:
             self.result.mlflow_uri = self.settings.mlflow_uri

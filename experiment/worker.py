@@ -152,7 +152,7 @@ def execute_task(task: RunTask, extra_callbacks: list | tuple = ()) -> RunOutcom
         for stale in (output_dir / "checkpoints").glob("*.pt"):
             stale.unlink()
     log = RunLog(output_dir / "log.txt")
-    log.note(f"attempt {attempt.id} of run {task.run_id} ({task.label}) on {socket.gethostname()}, pid {os.getpid()}, "
+    log.note(f"attempt {attempt.number} of run {task.run_id} ({task.label}) on {socket.gethostname()}, pid {os.getpid()}, "
              f"seed {task.seed}" + (f", resuming from {resume.name}" if resume is not None else ""))
     callbacks = [DBLogger(store, task.run_id), log, *extra_callbacks]
     if task.mlflow is not None:

@@ -94,6 +94,29 @@ class TrainingPipeline:
         self.resample_encoding = resample_encoding
         self.device, self.dtype = choose_device(device), torch_dtype(dtype)
 
+    @staticmethod
+    def check_params(params: dict) -> list[tuple[str, str]]:
+        """One simulation has one time step: every component's ``dt`` must agree."""
+        steps: dict[str, float] = {}
+
+        def collect(value, path: str) -> None:
+            if isinstance(value, dict):
+                for key, item in value.items():
+                    where = f"{path}.{key}" if path else str(key)
+                    if key == "dt" and isinstance(item, (int, float)) and not isinstance(item, bool):
+                        steps[where] = float(item)
+                    else:
+                        collect(item, where)
+            elif isinstance(value, list):
+                for i, item in enumerate(value):
+                    collect(item, f"{path}[{i}]")
+
+        collect(params, "")
+        if len(set(steps.values())) > 1:
+            shown = ", ".join(f"{where} {value:g}" for where, value in steps.items())
+            return [("", f"components step time differently ({shown}); set env.dt once instead")]
+        return []
+
     # --- set-up ----------------------------------------------------------------------------
     def prepare(self, seed: int) -> tuple[DataSplits, dict[str, EncodedSplit], Model]:
         """Seed everything, load and encode the data, build the model (deterministic in ``seed``)."""

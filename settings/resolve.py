@@ -64,6 +64,7 @@ class ResolvedExperiment:
     overrides: tuple[Override, ...] = ()  # --set on config/env, applied to every trial
     searches: tuple[TrialSettings, ...] = ()  # model-based searches, sampled while the experiment runs
     experiment_overrides: tuple[Override, ...] = ()  # --set experiment.* (already in ``settings``)
+    selected: bool = False  # --trial picked some trials: the others were neither resolved nor checked
 
     def resolve_point(self, name: str, settings: dict, values: dict, repeat: int, group: str,
                       info: dict | None = None) -> ResolvedTrial:
@@ -115,6 +116,7 @@ def resolve_experiment(folder: str | Path, set_args: list[str] = (), only: list[
     trials: list[ResolvedTrial] = []
     searches: list[TrialSettings] = []
     seen: dict[str, str] = {}
+    issues += _overrides_of_varied_paths(files.trials, config_overrides, wanted)
     for trial in files.trials:
         whole = not wanted or trial.name in wanted  # --trial names a trial, or single sweep points
         repeat = trial.repeat or files.experiment.repeat
@@ -159,7 +161,28 @@ def resolve_experiment(folder: str | Path, set_args: list[str] = (), only: list[
     if issues:
         raise ConfigError(_dedupe(issues))
     return ResolvedExperiment(files.folder, files.experiment, trials, files, tuple(config_overrides), tuple(searches),
-                              tuple(o for o in overrides if o.path.startswith("experiment.")))
+                              tuple(o for o in overrides if o.path.startswith("experiment.")), bool(only))
+
+
+def _overrides_of_varied_paths(trials: list[TrialSettings], overrides: list[Override],
+                               wanted: set[str]) -> list[ConfigIssue]:
+    """A ``--set`` on a path that a sweep or search varies would replace every value it takes."""
+    def overlaps(a: str, b: str) -> bool:
+        return a == b or a.startswith((b + ".", b + "[")) or b.startswith((a + ".", a + "["))
+
+    issues = []
+    for trial in trials:
+        varied = []
+        for key in (trial.sweep or {}):
+            varied += list(key) if isinstance(key, tuple) else [key]
+        varied += list(((trial.search or {}).get("params") or {}))
+        for override in overrides:
+            hit = next((p for p in varied if isinstance(p, str) and overlaps(override.path, p)), None)
+            if hit is not None and (not wanted or any(w == trial.name or w.startswith(trial.name + "-") for w in wanted)):
+                issues.append(ConfigIssue("", f"{override.path} is varied by trial {trial.name!r} ({hit}), so the "
+                                              "--set would replace every value it takes; drop the --set or change "
+                                              "the trial", "--set"))
+    return issues
 
 
 def _dedupe(issues: list[ConfigIssue]) -> list[ConfigIssue]:

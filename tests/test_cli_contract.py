@@ -193,3 +193,17 @@ def test_every_option_has_help(capsys):
     with pytest.raises(SystemExit):
         main.main(["eval", "--help"])
     assert "data split to evaluate on" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("metric, ascending", [("final_val_loss", True), ("best_val_acc", False),
+                                               ("final_spikes_per_sample", True)])
+def test_show_ranks_losses_lowest_first_and_accuracies_highest_first(two_versions, metric, ascending, capsys):
+    import json
+
+    _, db, _ = two_versions
+    assert main.main(["show", "tiny", "--db", db, "--metric", metric, "--json"]) == 0  # --metric alone ranks
+    top = json.loads(capsys.readouterr().out)["top"]
+    values = [row[metric] for row in top]
+    assert len(values) == 2 and values == sorted(values, reverse=not ascending)
+    assert main.main(["show", "tiny", "--db", db, "--metric", metric]) == 0
+    assert f"runs by {metric} ({'lowest' if ascending else 'highest'} first)" in capsys.readouterr().out

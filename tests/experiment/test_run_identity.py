@@ -145,3 +145,48 @@ def test_a_changed_root_seed_is_refused_and_experiment_overrides_are_saved(tmp_p
     assert files_under(tmp_path / "out") == before
     assert main.main(["run", str(folder), "--no-progress", "--fresh"]) == 0
     assert rows(db, "SELECT version, root_seed FROM experiment ORDER BY version") == [(1, 7), (2, 0)]
+
+
+def test_reserved_trial_names_are_refused(tmp_path, capsys):
+    folder, db = make(tmp_path, trials="- name: config\n- name: b\n  settings: {epochs: 1}\n")
+    assert main.main(["run", str(folder), "--no-progress"]) == 2
+    assert error_lines(capsys.readouterr().err) == [
+        "error: trials.yaml: trial name 'config' is reserved (outputs/<experiment>/config/ holds the "
+        "experiment's own files); rename it"]
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_version_folder_the_database_no_longer_records_is_refused(tmp_path, capsys):
+    folder, db = make(tmp_path)
+    assert main.main(["run", str(folder), "--no-progress"]) == 0
+    for suffix in ("", "-wal", "-shm"):
+        Path(db[len("sqlite:///"):] + suffix).unlink(missing_ok=True)  # the database is deleted, the runs stay
+    before = files_under(tmp_path / "out" / "tiny")
+    capsys.readouterr()
+    assert main.main(["run", str(folder), "--no-progress"]) == 2
+    (error,) = error_lines(capsys.readouterr().err)
+    assert "holds the runs of experiment 'tiny' version 1, which" in error and "no longer records" in error
+    assert files_under(tmp_path / "out" / "tiny") == before
+
+
+def test_an_older_version_folder_does_not_grow_the_latest_version(tmp_path, capsys):
+    folder, db = make(tmp_path)
+    assert main.main(["run", str(folder), "--no-progress"]) == 0
+    assert main.main(["run", str(folder), "--no-progress", "--fresh"]) == 0
+    capsys.readouterr()
+    assert main.main(["run", str(tmp_path / "out" / "tiny"), "--no-progress"]) == 2
+    (error,) = error_lines(capsys.readouterr().err)
+    assert "is version 1 of 'tiny', but runs go to its latest version (2)" in error
+    assert main.main(["run", str(tmp_path / "out" / "tiny_v2"), "--no-progress"]) == 0  # the latest's own folder
+
+
+def test_a_trial_filtered_run_leaves_the_saved_config_as_it_was(tmp_path, capsys):
+    folder, db = make(tmp_path, trials="- name: a\n- name: b\n  settings: {epochs: 1}\n")
+    assert main.main(["run", str(folder), "--no-progress"]) == 0
+    saved = (tmp_path / "out" / "tiny" / "config" / "trials.yaml").read_text()
+    (folder / "trials.yaml").write_text("- name: a\n- name: b\n  settings: {epochs: 3}\n")  # b changes...
+    assert main.main(["run", str(folder), "--no-progress", "--trial", "a"]) == 0  # ...but only a is run
+    assert (tmp_path / "out" / "tiny" / "config" / "trials.yaml").read_text() == saved
+    capsys.readouterr()
+    assert main.main(["run", str(tmp_path / "out" / "tiny"), "--no-progress"]) == 0
+    assert "skipping 2 completed run(s)" in capsys.readouterr().out

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from testkit import TINY_CONFIG, make_pipeline
+from testkit import TINY_CONFIG, make_pipeline, write_experiment
 
 from settings.env import Env
 from settings.errors import ConfigError
+from settings.resolve import resolve_experiment
 from settings.schema import validate_fields
 
 
@@ -35,3 +36,25 @@ def test_too_few_outputs_for_the_classes_names_the_fix():
     pipe = make_pipeline(TINY_CONFIG.replace("out_features: 10", "out_features: 3"))
     with pytest.raises(ValueError, match="the model has 3 output.s. but the data has 10 classes; set the readout"):
         pipe.prepare(seed=0)
+
+
+def test_components_must_share_one_time_step():
+    with pytest.raises(ConfigError, match=r"components step time differently \(.*encoder.dt 0.5.*\); set env.dt "
+                                          r"once instead"):
+        make_pipeline(TINY_CONFIG.replace("gain: 0.5}", "gain: 0.5, dt: 0.5}"))
+    make_pipeline(TINY_CONFIG, env={"dt": 0.5, "T": 10.0})  # env.dt reaches every component alike
+
+
+def test_a_set_on_a_swept_or_searched_path_is_refused(tmp_path):
+    trials = ("- name: grid\n  sweep: {optimizer.lr: [0.01, 0.02]}\n"
+              "- name: tpe\n  search: {method: random, n_trials: 2, params: {epochs: {choice: [1, 2]}}}\n")
+    folder = write_experiment(tmp_path / "e", TINY_CONFIG, trials)
+    with pytest.raises(ConfigError) as info:
+        resolve_experiment(folder, ["optimizer={type: SGD, lr: 0.1}", "epochs=3"])
+    lines = [str(i) for i in info.value.issues]
+    assert lines == [
+        "--set: optimizer is varied by trial 'grid' (optimizer.lr), so the --set would replace every value it "
+        "takes; drop the --set or change the trial",
+        "--set: epochs is varied by trial 'tpe' (epochs), so the --set would replace every value it takes; drop "
+        "the --set or change the trial"]
+    assert resolve_experiment(folder, ["batch_size=16"]).trials  # other paths are fine
