@@ -204,8 +204,7 @@ class SQLStore(ExperimentStore):
     def mark_stale(self, experiment_id: int, older_than_s: float,
                    is_dead: Callable[[str | None, int | None], bool] | None = None,
                    status: RunStatus = RunStatus.STALE, reason: str | None = None) -> list[int]:
-        cutoff = utcnow() - timedelta(seconds=min(older_than_s, 1e9))
-        reason_given = reason
+        cutoff = utcnow() - timedelta(seconds=min(older_than_s, 1e9))  # inf: only dead workers count
         with self._transaction() as conn:
             # PostgreSQL: FOR NO KEY UPDATE, so no heartbeat or finish_run comes between this read and the
             # update below, while metric inserts (which only need the run's key) go on
@@ -215,14 +214,14 @@ class SQLStore(ExperimentStore):
             stale = []
             for run_id, last_beat, host, pid in running:
                 if last_beat is None or last_beat < cutoff:
-                    reason = f"no heartbeat for more than {older_than_s:g} s"
+                    why = f"no heartbeat for more than {older_than_s:g} s"
                 elif is_dead is not None and is_dead(host, pid):
-                    reason = f"its worker process {pid} on {host} is gone"
+                    why = f"its worker process {pid} on {host} is gone"
                 else:
                     continue
                 stale.append(run_id)
                 conn.execute(update(Run).where(Run.id == run_id).values(
-                    status=status.value, error_type=status.value.title(), error_message=reason_given or reason))
+                    status=status.value, error_type=status.value.title(), error_message=reason or why))
                 conn.execute(update(Attempt).where(Attempt.run_id == run_id, Attempt.finished_at.is_(None))
                              .values(finished_at=last_beat or utcnow(), exit_reason=status.value))
         return stale
