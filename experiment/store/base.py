@@ -168,11 +168,13 @@ class ExperimentStore(ABC):
 
     @abstractmethod
     def mark_stale(self, experiment_id: int, older_than_s: float,
-                   is_dead: Callable[[str | None, int | None], bool] | None = None,
+                   is_dead: Callable[[str | None, int | None, datetime | None], bool | None] | None = None,
                    status: RunStatus = RunStatus.STALE, reason: str | None = None) -> list[int]:
-        """RUNNING runs without a heartbeat for ``older_than_s`` seconds (``inf``: never), or whose
-        worker ``is_dead(host, pid)`` says is gone, become ``status`` (STALE; INTERRUPTED when the
-        parent knows it stopped them) with ``reason``; their ids."""
+        """RUNNING runs whose worker ``is_dead(host, pid, started_at)`` says is gone (True), or, when
+        it cannot tell (None: another host, or no ``is_dead``), that have had no heartbeat for
+        ``older_than_s`` seconds (``inf``: never), become ``status`` (STALE; INTERRUPTED when the
+        parent knows it stopped them) with ``reason``; their ids. A worker ``is_dead`` sees alive
+        (False) is never stale."""
 
     @abstractmethod
     def finish_run(self, run_id: int, attempt_id: int, status: RunStatus, summary: dict[str, float] | None = None,
@@ -225,6 +227,11 @@ class ExperimentStore(ABC):
     @abstractmethod
     def artifacts(self, run_id: int) -> list[tuple[str, str, str, int]]:
         """(kind, path, sha256, size_bytes) of the run's artifacts, in insertion order."""
+
+    @abstractmethod
+    def experiment_artifacts(self, experiment_id: int) -> list[tuple[int, str, str, str, int]]:
+        """(run_id, kind, path, sha256, size_bytes) of every artifact of the experiment's runs,
+        by run, in insertion order (one query, for checks over a whole experiment)."""
 
     @abstractmethod
     def status_counts(self, experiment_id: int) -> dict[str, dict[str, int]]:

@@ -5,13 +5,14 @@ fail with the exact command to run when the database is behind this code.
 """
 from __future__ import annotations
 
+import sqlite3
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Connection, Engine
 
-from experiment.store.engine import READ_OPTION, is_sqlite, make_engine, sqlite_path
+from experiment.store.engine import BUSY_TIMEOUT_MS, READ_OPTION, is_sqlite, make_engine, sqlite_path
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -29,9 +30,6 @@ class DatabaseNotFound(FileNotFoundError):
 
 class NotADatabase(ValueError):
     """The file behind a SQLite URL exists but is not a SQLite database."""
-
-
-SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 def upgrade_command(url: str) -> str:
@@ -132,13 +130,26 @@ def require_file(url: str) -> None:
 
 def require_sqlite_format(url: str) -> None:
     """Raise NotADatabase if ``url`` names an existing file (or folder) that is not a SQLite
-    database; an empty file is a valid, empty database."""
+    database; an empty file is a valid, empty database.
+
+    The file is asked through SQLite itself, never opened with Python's ``open()``: closing any
+    descriptor of a database file drops every POSIX lock this process holds on it (including
+    those of its live SQLite connections), after which another process may checkpoint and
+    delete the WAL under them ("disk I/O error", lost commits, a malformed database). SQLite
+    keeps its descriptors open while any connection of the process holds a lock."""
     if not is_sqlite(url):
         return
     path = sqlite_path(url)
     if path.is_dir():
         raise NotADatabase(f"db {url}: {path} is a folder, not a SQLite database file")
-    if path.is_file() and path.stat().st_size > 0:
-        with path.open("rb") as handle:
-            if handle.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
-                raise NotADatabase(f"db {url}: {path} is not a SQLite database")
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    connection = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+    try:
+        connection.execute("PRAGMA schema_version").fetchall()
+    except sqlite3.DatabaseError as exc:
+        if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_NOTADB or "not a database" in str(exc):
+            raise NotADatabase(f"db {url}: {path} is not a SQLite database") from None
+        raise
+    finally:
+        connection.close()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import os
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable, Iterator
 
 from sqlalchemy import bindparam, case, delete, func, insert, or_, select, update
@@ -202,21 +202,24 @@ class SQLStore(ExperimentStore):
                          .values(heartbeat_at=utcnow()))
 
     def mark_stale(self, experiment_id: int, older_than_s: float,
-                   is_dead: Callable[[str | None, int | None], bool] | None = None,
+                   is_dead: Callable[[str | None, int | None, datetime | None], bool | None] | None = None,
                    status: RunStatus = RunStatus.STALE, reason: str | None = None) -> list[int]:
         cutoff = utcnow() - timedelta(seconds=min(older_than_s, 1e9))  # inf: only dead workers count
         with self._transaction() as conn:
             # PostgreSQL: FOR NO KEY UPDATE, so no heartbeat or finish_run comes between this read and the
             # update below, while metric inserts (which only need the run's key) go on
-            running = conn.execute(select(Run.id, Run.heartbeat_at, Run.host, Run.pid).where(
+            running = conn.execute(select(Run.id, Run.heartbeat_at, Run.host, Run.pid, Run.started_at).where(
                 Run.experiment_id == experiment_id, Run.status == RunStatus.RUNNING.value).order_by(Run.id)
                 .with_for_update(key_share=True)).all()
             stale = []
-            for run_id, last_beat, host, pid in running:
-                if last_beat is None or last_beat < cutoff:
-                    why = f"no heartbeat for more than {older_than_s:g} s"
-                elif is_dead is not None and is_dead(host, pid):
+            for run_id, last_beat, host, pid, started in running:
+                dead = None if is_dead is None else is_dead(host, pid, started)
+                if dead:
                     why = f"its worker process {pid} on {host} is gone"
+                elif dead is None and (last_beat is None or last_beat < cutoff):
+                    # only a worker whose process nobody here can see is judged by its heartbeat: a live
+                    # local process is never stale, however long a loaded machine delays its beats
+                    why = f"no heartbeat for more than {older_than_s:g} s"
                 else:
                     continue
                 stale.append(run_id)
@@ -339,6 +342,10 @@ class SQLStore(ExperimentStore):
     def artifacts(self, run_id: int) -> list[tuple[str, str, str, int]]:
         with self._transaction(write=False) as conn:
             return reads.artifacts(conn, run_id)
+
+    def experiment_artifacts(self, experiment_id: int) -> list[tuple[int, str, str, str, int]]:
+        with self._transaction(write=False) as conn:
+            return reads.experiment_artifacts(conn, experiment_id)
 
     def status_counts(self, experiment_id: int) -> dict[str, dict[str, int]]:
         with self._transaction(write=False) as conn:

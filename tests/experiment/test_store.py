@@ -172,6 +172,44 @@ def test_mark_stale_and_heartbeat(store: SQLStore, experiment, trial) -> None:
     assert store.status_counts(experiment.id) == {"base": {"PENDING": 1, "RUNNING": 2}}
 
 
+def test_a_live_local_worker_is_never_stale_by_heartbeat_age(store: SQLStore, experiment, trial) -> None:
+    """On a loaded machine beats come late; a worker whose process is seen alive keeps its run."""
+    local, gone, remote = store.ensure_runs(experiment.id, new_runs(trial, 3))
+    for run, host, pid in ((local, "here", 1), (gone, "here", 2), (remote, "there", 3)):
+        store.claim_run(run.id, host, pid)
+    execute_sql(store.url, "UPDATE run SET heartbeat_at = '2000-01-01 00:00:00.000000'")
+    seen = []
+
+    def is_dead(host, pid, started):
+        seen.append((host, pid, started is not None))
+        return None if host != "here" else pid == 2
+
+    assert store.mark_stale(experiment.id, 60, is_dead) == [gone.id, remote.id]
+    assert sorted(seen) == [("here", 1, True), ("here", 2, True), ("there", 3, True)]
+    assert store.run(local.id).status is RunStatus.RUNNING
+    assert "worker process 2 on here is gone" in store.run(gone.id).error_message
+    assert "no heartbeat" in store.run(remote.id).error_message
+
+
+def test_process_is_dead_knows_live_dead_reused_and_remote_pids() -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+    from datetime import datetime, timedelta, timezone
+
+    from tools.processes import process_is_dead
+
+    here, now = socket.gethostname(), datetime.now(timezone.utc)
+    assert process_is_dead(here, os.getpid(), now) is False
+    assert process_is_dead("another-host", os.getpid(), now) is None and process_is_dead(here, None) is None
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    assert process_is_dead(here, child.pid, now) is True
+    # a claim older than this process: the pid now belongs to a process started after the claim
+    assert process_is_dead(here, os.getpid(), now - timedelta(days=365)) is True
+
+
 # -- metrics, summaries, artifacts --------------------------------------------------------------
 def test_log_metrics_replaces_keeps_nan_inf_and_deletes(store: SQLStore, experiment, trial) -> None:
     run, other = store.ensure_runs(experiment.id, new_runs(trial, 2))
