@@ -115,9 +115,11 @@ def cmd_config(args: argparse.Namespace) -> int:
     from settings.yaml_io import dump_yaml
 
     from experiment.identity import check_distinct
+    from experiment.outputs import check_outputs
 
     experiment = _resolve(args)
-    check_distinct(experiment.trials)  # the same refusal `run` gives
+    check_distinct(experiment.trials)  # the same refusals `run` gives
+    check_outputs(experiment.settings)
     for trial in experiment.trials:
         print(f"# trial {trial.name}  (repeat {trial.repeat}, config hash {config_hash(trial.config)[:12]})")
         if trial.sweep_point:
@@ -241,22 +243,6 @@ class ClosedPipeGuard:
         return getattr(self._stream, name)
 
 
-def check_db_url(url: str | None) -> None:
-    """Raise ConfigError unless ``url`` (a --db value) is a URL SQLAlchemy can open."""
-    if url is None:
-        return
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
-
-    from settings.errors import ConfigError, ConfigIssue
-
-    try:
-        make_url(url).get_dialect()
-    except (ArgumentError, NoSuchModuleError, ValueError) as exc:
-        raise ConfigError(ConfigIssue("", f"must be a database URL such as sqlite:///path/to/file.db or "
-                                          f"postgresql://host/name, got {url!r} ({exc})", "--db")) from None
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv:
@@ -265,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         build_parser().print_help()
         return EXIT_INVALID
+    from experiment.outputs import check_db_url
     from experiment.store import DatabaseNotFound, NotADatabase, SchemaOutdated
     from settings.errors import ConfigError
 

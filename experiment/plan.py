@@ -8,13 +8,13 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from settings.names import folder_name
 from settings.resolve import ResolvedExperiment, ResolvedTrial
 
 
@@ -47,12 +47,10 @@ def run_seed(root_seed: int, repeat: int, hash_hex: str, mode: str = "paired") -
     return int(np.random.SeedSequence(key).generate_state(1, np.uint64)[0] % 2**63)
 
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9._=+,@-]+")
-
-
 def safe_name(name: str) -> str:
-    """A folder-safe version of a trial name."""
-    return _UNSAFE.sub("_", name).strip("._") or "trial"
+    """The folder of an experiment or trial name: one folder per name, never outside its parent
+    (settings.names.folder_name; validation refused empty names, separators and ``..``)."""
+    return folder_name(name)
 
 
 @dataclass(frozen=True)

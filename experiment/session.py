@@ -23,6 +23,7 @@ from typing import Any, TextIO
 from experiment.executors import Executor, InlineExecutor, make_executor
 from experiment.identity import (check_distinct, check_folder_owner, check_seeding, check_source_version,
                                  check_unchanged, claim_folder)
+from experiment.outputs import check_outputs
 from experiment.plan import PlannedRun, plan_trial, safe_name
 from experiment.store import ExperimentRecord, NewRun, RunRecord, RunStatus, SQLStore, environment_capsule
 from experiment.store.engine import absolute_url
@@ -144,6 +145,7 @@ class ExperimentSession:
         """Check that the trials keep their runs' identity (nothing written on refusal), then open
         the experiment version and its folder."""
         check_distinct(self.resolved.trials)
+        check_outputs(self.settings, self.db_url if self.db_url != self.settings.db_url else None, self.use_mlflow)
         self.executor.check()
         name, store, latest = self.settings.name, None, None
         if not self.db_url.startswith("sqlite:///") or Path(self.db_url[len("sqlite:///"):]).is_file():

@@ -8,14 +8,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from settings.errors import ConfigError, ConfigIssue, format_value
+from settings.names import name_problem
 from settings.paths import join_path, set_path
-from settings.schema import NonNegativeInt, PositiveFloat, PositiveInt, validate_fields
+from settings.schema import Ge, Lt, NonNegativeInt, PositiveFloat, PositiveInt, validate_fields
 from settings.yaml_io import load_yaml
 
 FILE_NAMES = ("experiment.yaml", "config.yaml", "env.yaml", "trials.yaml")
+
+# a root seed: numpy's SeedSequence takes any integer >= 0, the database stores it as a signed 64-bit integer
+Seed = Annotated[int, Ge(0), Lt(2**63)]
 
 
 @dataclass(frozen=True)
@@ -60,7 +64,7 @@ class ExperimentSettings:
     desc: str = ""
     base_dir: str = "outputs"
     db: str | None = None
-    seed: NonNegativeInt = 0
+    seed: Seed = 0
     repeat: PositiveInt = 1
     seeds: Literal["paired", "independent"] = "paired"
     executor: ExecutorSettings = ExecutorSettings()
@@ -155,8 +159,10 @@ def read_experiment_files(folder: str | Path, experiment_overrides: dict[str, An
     try:
         settings = ExperimentSettings(**_nested(validate_fields(experiment, ExperimentSettings, "",
                                                                 "experiment.yaml")))
-        if not settings.name.strip():
-            issues.append(ConfigIssue("name", "must be a non-empty string", "experiment.yaml"))
+        if problem := name_problem(settings.name):
+            by_set = "name" in (experiment_overrides or {})
+            issues.append(ConfigIssue("experiment.name" if by_set else "name", problem,
+                                      "--set" if by_set else "experiment.yaml"))
     except ConfigError as exc:
         issues.extend(exc.located("experiment.yaml").issues)
 
@@ -168,6 +174,9 @@ def read_experiment_files(folder: str | Path, experiment_overrides: dict[str, An
             trial = TrialSettings(**validate_fields(item, TrialSettings, path, "a trial"))
         except ConfigError as exc:
             issues.extend(exc.located("trials.yaml").issues)
+            continue
+        if problem := name_problem(trial.name):
+            issues.append(ConfigIssue(join_path(path, "name"), problem, "trials.yaml"))
             continue
         if trial.name in first_seen:
             issues.append(ConfigIssue(join_path(path, "name"), f"{trial.name!r} is used twice (first at "

@@ -93,13 +93,14 @@ def set_path(tree: dict, path: str, value: Any, *, create: bool = True) -> None:
         node[last] = value
 
 
-def deep_merge(base: Any, override: Any) -> Any:
+def deep_merge(base: Any, override: Any, where: str = "") -> Any:
     """Merge ``override`` onto ``base`` and return a new tree.
 
     Dicts merge recursively; everything else (lists included) is replaced, and so is a component
     whose ``type`` changes (its old parameters would not apply). Keys of ``override``
     that are index paths (``"layers[0].kernel"``, ``"optimizer.lr"``) address items inside
-    ``base`` instead of replacing them.
+    ``base`` instead of replacing them. ``where``: the path of ``override`` inside a trial's
+    ``settings``, for errors.
     """
     if not isinstance(base, dict) or not isinstance(override, dict):
         return copy.deepcopy(override)
@@ -109,15 +110,23 @@ def deep_merge(base: Any, override: Any) -> Any:
     for key, value in override.items():
         if isinstance(key, str) and ("[" in key or "." in key):
             try:
+                parse_path(key)
+            except ValueError:
+                raise ConfigError(ConfigIssue(join_path("settings", where) if where else "settings",
+                                              f"has a malformed path key, got {key!r}; write dot paths with "
+                                              "integer indices, such as model.layers[0].out_features")) from None
+            try:
                 current = get_path(merged, key)
             except (KeyError, IndexError, TypeError):
                 current = None
+            inner = join_path(where, key) if where else key
             try:
-                set_path(merged, key, deep_merge(current, value) if current is not None else copy.deepcopy(value))
+                set_path(merged, key, deep_merge(current, value, inner) if current is not None
+                         else copy.deepcopy(value))
             except KeyError as exc:
-                raise ConfigError(ConfigIssue(key, f"does not exist (no {exc.args[0]!r} to merge into)")) from None
+                raise ConfigError(ConfigIssue(inner, f"does not exist (no {exc.args[0]!r} to merge into)")) from None
         elif key in merged:
-            merged[key] = deep_merge(merged[key], value)
+            merged[key] = deep_merge(merged[key], value, join_path(where, str(key)))
         else:
             merged[key] = copy.deepcopy(value)
     return merged

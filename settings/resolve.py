@@ -9,6 +9,7 @@ from typing import Any
 from settings.env import Env
 from settings.errors import ConfigError, ConfigIssue
 from settings.experiment_files import ExperimentFiles, ExperimentSettings, TrialSettings, read_experiment_files
+from settings.names import MAX_FOLDER_BYTES, folder_name
 from settings.paths import deep_merge, parse_path, set_path
 from settings.registries import PIPELINES
 from settings.registry import Registry
@@ -146,6 +147,12 @@ def resolve_experiment(folder: str | Path, set_args: list[str] = (), only: list[
                                           "trials.yaml"))
                 continue
             seen[point.name] = trial.name
+            size = len(folder_name(point.name).encode("utf-8"))
+            if size > MAX_FOLDER_BYTES:
+                issues.append(ConfigIssue("sweep", f"makes a point name too long for a folder ({size} bytes), got "
+                                          f"{point.name[:40]!r}...; at most {MAX_FOLDER_BYTES} (shorten the trial "
+                                          "name or the swept values)", f"trials.yaml ({trial.name})"))
+                continue
             try:
                 config = resolve_config(files.config, files.env, point.settings, config_overrides, root)
             except ConfigError as exc:

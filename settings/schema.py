@@ -31,7 +31,7 @@ class Gt:
         return v > self.bound
 
     def __str__(self) -> str:
-        return f"> {self.bound:g}"
+        return f"> {_bound(self.bound)}"
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class Ge(Gt):
         return v >= self.bound
 
     def __str__(self) -> str:
-        return f">= {self.bound:g}"
+        return f">= {_bound(self.bound)}"
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ class Lt(Gt):
         return v < self.bound
 
     def __str__(self) -> str:
-        return f"< {self.bound:g}"
+        return f"< {_bound(self.bound)}"
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,12 @@ class Le(Gt):
         return v <= self.bound
 
     def __str__(self) -> str:
-        return f"<= {self.bound:g}"
+        return f"<= {_bound(self.bound)}"
+
+
+def _bound(value: float) -> str:
+    """Integers exactly (a seed bound of 2**63 shows every digit), floats short."""
+    return str(value) if isinstance(value, int) else f"{value:g}"
 
 
 PositiveInt = Annotated[int, Gt(0)]

@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from settings.errors import ConfigError, ConfigIssue
+from settings.errors import ConfigError, ConfigIssue, format_value
 
 
 class _Loader(yaml.SafeLoader):
@@ -15,20 +15,36 @@ class _Loader(yaml.SafeLoader):
 
 
 def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
-    """Mappings whose keys are flow sequences (``[a, b]: ...``, tied sweep paths) get tuple keys."""
+    """Mappings whose keys are flow sequences (``[a, b]: ...``, tied sweep paths) get tuple keys.
+    A key written twice in one mapping is an error (YAML forbids it; PyYAML would keep the last).
+    Keys brought in by a ``<<:`` merge may be overridden, as YAML's merge rules say."""
+    written: dict = {}
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue
+        key = _key(loader, node, key_node)
+        if key in written:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key: got {format_value(key)} a second time (first at line "
+                            f"{written[key].line + 1}); a mapping holds each key once", key_node.start_mark)
+        written[key] = key_node.start_mark
     loader.flatten_mapping(node)
     mapping: dict = {}
     for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if isinstance(key, list):
-            key = tuple(key)
-        try:
-            hash(key)
-        except TypeError:
-            raise yaml.constructor.ConstructorError("while constructing a mapping", node.start_mark,
-                                                    "found unhashable key", key_node.start_mark) from None
-        mapping[key] = loader.construct_object(value_node, deep=deep)
+        mapping[_key(loader, node, key_node)] = loader.construct_object(value_node, deep=deep)
     return mapping
+
+
+def _key(loader: yaml.SafeLoader, node: yaml.MappingNode, key_node: yaml.Node) -> Any:
+    key = loader.construct_object(key_node, deep=True)
+    if isinstance(key, list):
+        key = tuple(key)
+    try:
+        hash(key)
+    except TypeError:
+        raise yaml.constructor.ConstructorError("while constructing a mapping", node.start_mark,
+                                                "found unhashable key", key_node.start_mark) from None
+    return key
 
 
 _Loader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
@@ -61,8 +77,23 @@ def parse_yaml(text: str, source: str = "<string>") -> Any:
 
 
 def load_yaml(path: str | Path) -> Any:
+    """Read and parse a YAML file; a file that cannot be read or is not UTF-8 is a one-line ConfigError."""
     path = Path(path)
-    return parse_yaml(path.read_text(encoding="utf-8"), str(path))
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(ConfigIssue("", f"cannot be read, got {exc.strerror or exc}; it must be a readable "
+                                          "YAML file", str(path))) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        bad = data[exc.start:exc.end]
+        raise ConfigError(ConfigIssue("", f"is not valid UTF-8, got byte{'s' if len(bad) > 1 else ''} "
+                                          f"{' '.join(f'0x{b:02x}' for b in bad)}; YAML files must be UTF-8 text "
+                                          "(save the file as UTF-8)", f"{path}:{line}:{column}")) from None
+    return parse_yaml(text, str(path))
 
 
 def parse_scalar(text: str) -> Any:
