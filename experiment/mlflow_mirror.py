@@ -38,7 +38,8 @@ import numbers
 import re
 import shlex
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +111,28 @@ def ensure_experiment(tracking_uri: str, name: str, artifact_location: str | Non
     return _ensure_experiment(_client(tracking_uri), tracking_uri, name, artifact_location)
 
 
+@contextmanager
+def tracking_lock(tracking_uri: str) -> Iterator[None]:
+    """Holds an exclusive lock on ``<mlflow.db>.lock`` beside a SQLite tracking file, so that the
+    processes starting at once (several ``run`` commands, their workers) create and migrate
+    MLflow's schema one after the other: MLflow's own set-up is not safe against a concurrent
+    one and leaves a half-migrated file. Other tracking URIs (a server) need no lock. The lock
+    is a separate file: locking the database file itself would interfere with SQLite's locks."""
+    path = _sqlite_path(tracking_uri)
+    if path is None:
+        yield
+        return
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
 def ensure_parent_runs(tracking_uri: str, experiment_name: str, trials: dict[str, dict]) -> dict[str, str]:
     """One parent run per trial (trial name -> MLflow run id), created only where missing.
 
@@ -120,7 +143,8 @@ def ensure_parent_runs(tracking_uri: str, experiment_name: str, trials: dict[str
     process before any worker starts.
     """
     client = _client(tracking_uri)
-    experiment_id = _ensure_experiment(client, tracking_uri, experiment_name, None)
+    with tracking_lock(tracking_uri):
+        experiment_id = _ensure_experiment(client, tracking_uri, experiment_name, None)
     existing: dict[tuple[str | None, str | None], Any] = {}
     for run in _search_runs(client, experiment_id, f"tags.`{KIND_TAG}` = 'trial'"):
         existing.setdefault((run.data.tags.get(TRIAL_TAG), run.data.tags.get(CONFIG_HASH_TAG)), run)
@@ -209,7 +233,8 @@ class MLflowCallback(Callback):
 
     def _start(self, state: FitState) -> None:
         client = _client(self.tracking_uri)
-        experiment_id = _ensure_experiment(client, self.tracking_uri, self.experiment_name, None)
+        with tracking_lock(self.tracking_uri):  # MLflow may still set up its schema here
+            experiment_id = _ensure_experiment(client, self.tracking_uri, self.experiment_name, None)
         siblings = _search_runs(client, experiment_id, f"tags.`{PARENT_TAG}` = '{self.parent_run_id}'")
         earlier = [run for run in siblings if run.info.run_name == self.run_name]
         if state.resumed_from is not None and earlier:

@@ -42,8 +42,10 @@ class SessionResult:
     outcomes: list[RunOutcome] = field(default_factory=list)
     skipped: dict[str, int] = field(default_factory=dict)
     mlflow_uri: str | None = None
-    unfinished: list[str] = field(default_factory=list)  # neither COMPLETED nor FAILED by this session
-    still_failed: list[str] = field(default_factory=list)  # FAILED runs of the selected trials at the end
+    # the final state of the selected runs, read from the database at the end (whoever ran them)
+    unfinished: list[str] = field(default_factory=list)  # PENDING, INTERRUPTED, STALE, or RUNNING by a dead worker
+    still_failed: list[str] = field(default_factory=list)  # FAILED
+    running_elsewhere: list[str] = field(default_factory=list)  # "label (pid P on HOST)": RUNNING in another process
 
     @property
     def failed(self) -> list[RunOutcome]:
@@ -51,8 +53,8 @@ class SessionResult:
 
     @property
     def exit_code(self) -> int:
-        """0: every selected run COMPLETED; 3: some FAILED (this time or earlier) or did not finish."""
-        return 3 if self.failed or self.unfinished or self.still_failed else 0
+        """0: every selected run is COMPLETED now (by this session or another); 3: some are not."""
+        return 3 if self.unfinished or self.still_failed or self.running_elsewhere else 0
 
 
 def experiment_folder_name(name: str, version: int) -> str:
@@ -218,8 +220,15 @@ class ExperimentSession:
 
         logging.getLogger("mlflow").setLevel(logging.WARNING)  # no schema-migration chatter
         ensure_sqlite_folder(self.result.mlflow_uri)
-        self.parents.update(ensure_parent_runs(self.result.mlflow_uri, mlflow_experiment_name(self.experiment),
-                                               missing))
+        try:
+            self.parents.update(ensure_parent_runs(self.result.mlflow_uri, mlflow_experiment_name(self.experiment),
+                                                   missing))
+        except Exception as exc:  # noqa: BLE001 (the mirror is a view: it must never stop the sweep)
+            first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+            print(f"warning: MLflow mirror off for this session: {type(exc).__name__}: {first}; the runs go on "
+                  f"and the experiment database records everything (if {self.result.mlflow_uri} is damaged, "
+                  "move it away: later runs mirror into a new one)", file=sys.stderr)
+            self.use_mlflow, self.result.mlflow_uri = False, None
 
     def todo(self, pairs: list[tuple[PlannedRun, RunRecord]]) -> list[tuple[PlannedRun, RunRecord]]:
         keep = []
@@ -251,8 +260,6 @@ class ExperimentSession:
             self.bar.total += len(tasks)
             self.bar.refresh()
         self.executor.run(tasks, self.on_done)
-        finished = {o.run_id for o in self.result.outcomes if o.status != "SKIPPED"}
-        self.result.unfinished += [t.label for t in tasks if t.run_id not in finished]
 
     def run(self) -> SessionResult:
         self.open()
@@ -285,7 +292,7 @@ class ExperimentSession:
                     self.bar.close()
             for crash in getattr(self.executor, "crashes", []):
                 print(f"a worker process died ({crash}); the runs it took down were resumed", file=self.out)
-            self.result.still_failed = self.failed_runs()
+            self.settle()
             return self.result
         finally:
             self.store.close()
@@ -304,13 +311,25 @@ class ExperimentSession:
         self.store.mark_stale(self.experiment.id, math.inf, process_is_dead, RunStatus.INTERRUPTED,
                               "interrupted: its worker was stopped with the sweep")
 
-    def failed_runs(self) -> list[str]:
-        """Labels of the FAILED runs of the selected trials (and of their searches' points)."""
+    def selected_runs(self) -> list[RunRecord]:
+        """The runs of the selected trials (and of their searches' points), as the database has them now."""
         names = {t.name for t in self.resolved.trials}
         groups = {entry.name for entry in self.resolved.searches}
         names |= {t.name for t in self.store.trials(self.experiment.id) if t.group_name in groups}
-        return [f"{r.trial_name}/repeat_{r.repeat}" for r in self.store.runs(self.experiment.id, [RunStatus.FAILED])
-                if r.trial_name in names]
+        return [r for r in self.store.runs(self.experiment.id) if r.trial_name in names]
+
+    def settle(self) -> None:
+        """Sort every selected run that is not COMPLETED by its final state in the database."""
+        result = self.result
+        result.unfinished, result.still_failed, result.running_elsewhere = [], [], []
+        for run in self.selected_runs():
+            label = f"{run.trial_name}/repeat_{run.repeat}"
+            if run.status == RunStatus.FAILED:
+                result.still_failed.append(label)
+            elif run.status == RunStatus.RUNNING and not process_is_dead(run.host, run.pid):
+                result.running_elsewhere.append(f"{label} (pid {run.pid} on {run.host})")
+            elif run.status != RunStatus.COMPLETED:
+                result.unfinished.append(label)
 
     # --- model-based search ------------------------------------------------------------------
     def search(self, entry: TrialSettings) -> None:
@@ -381,6 +400,10 @@ def overall_bar(progress: bool, executor: Executor):
 
 
 def describe_outcome(outcome: RunOutcome) -> str:
+    return "\n".join([_outcome_line(outcome)] + [f"  {outcome.label}: {note}" for note in outcome.notes])
+
+
+def _outcome_line(outcome: RunOutcome) -> str:
     if outcome.status == "SKIPPED":
         return f"skipped {outcome.label}: {outcome.error}"
     if outcome.status == RunStatus.FAILED.value:

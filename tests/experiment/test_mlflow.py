@@ -387,3 +387,41 @@ def test_mlflow_server_serves_the_runs_and_their_metrics(mirror):
                     assert math.isnan(values[0]) == (key == "val_acc/label_3")
     finally:
         stop(server)
+
+
+def test_a_damaged_tracking_store_never_stops_a_sweep(tmp_path):
+    """``run`` with an mlflow.db that is not a database: one warning, every run recorded, exit 0."""
+    from testkit import TINY_CONFIG, write_experiment
+
+    from experiment.store import RunStatus, SQLStore
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "mlflow.db").write_bytes(b"half-migrated, or not a database at all" * 100)
+    folder = write_experiment(tmp_path / "exp", TINY_CONFIG.replace("epochs: 2", "epochs: 1"), "- name: a\n",
+                              experiment=f"name: damaged\nbase_dir: {out}\nrepeat: 1\n")
+    done = subprocess.run([sys.executable, str(ROOT / "main.py"), "run", str(folder), "--no-progress"],
+                          capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "warning: MLflow mirror off for this session" in done.stderr and "Traceback" not in done.stderr
+    assert "MLflow:" not in done.stdout  # no browse command for a mirror that was not written
+    with SQLStore(f"sqlite:///{out / 'spikelab.db'}", readonly=True) as store:
+        assert [r.status for r in store.runs(store.get_experiment("damaged").id)] == [RunStatus.COMPLETED]
+
+
+def test_the_tracking_lock_serialises_processes(tmp_path):
+    """Two processes never hold the lock at once (MLflow's schema set-up is not safe when run twice at once)."""
+    script = ("import sys, time\n"
+              f"sys.path.insert(0, {str(ROOT)!r})\n"
+              "from experiment.mlflow_mirror import tracking_lock\n"
+              f"with tracking_lock('sqlite:///{tmp_path / 'mlflow.db'}'):\n"
+              "    print('in', time.time(), flush=True)\n"
+              "    time.sleep(0.5)\n"
+              "    print('out', time.time(), flush=True)\n")
+    processes = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True) for _ in range(3)]
+    spans = []
+    for process in processes:
+        lines = process.communicate(timeout=60)[0].split()
+        spans.append((float(lines[1]), float(lines[3])))
+    spans.sort()
+    assert all(later[0] >= earlier[1] for earlier, later in zip(spans, spans[1:])), spans
