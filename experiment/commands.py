@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Any, TextIO
@@ -62,7 +63,49 @@ def status_document(store: SQLStore, experiment: ExperimentRecord) -> dict:
                  "attempts": r.attempts, "error_type": r.error_type, "error_message": r.error_message}
                 for r in store.runs(experiment.id, [RunStatus.FAILED, RunStatus.INTERRUPTED, RunStatus.STALE])]
     return {"experiment": experiment.name, "version": experiment.version, "totals": totals,
-            "trials": counts, "problems": failures}
+            "trials": counts, "problems": failures, "missing_artifacts": missing_artifacts(store, experiment)}
+
+
+def missing_artifacts(store: SQLStore, experiment: ExperimentRecord) -> list[dict]:
+    """COMPLETED runs whose recorded files are gone or changed size (a cheap check: a stat per
+    file, no hashing). A relative path is taken from the current directory, as ``run`` wrote it."""
+    completed = {r.id: r for r in store.runs(experiment.id, [RunStatus.COMPLETED])}
+    recorded: dict[int, dict[str, int]] = {}
+    for run_id, _kind, path, _sha, size in store.experiment_artifacts(experiment.id):
+        if run_id in completed:
+            recorded.setdefault(run_id, {})[path] = size  # the latest record of a path wins
+    found = []
+    for run_id, files in recorded.items():
+        missing, resized = [], []
+        for path, size in files.items():
+            try:
+                actual = os.stat(path).st_size
+            except OSError:
+                missing.append(path)
+                continue
+            if actual != size:
+                resized.append(path)
+        if missing or resized:
+            run = completed[run_id]
+            found.append({"run_id": run_id, "trial": run.trial_name, "repeat": run.repeat,
+                          "output_dir": run.output_dir, "folder_exists": Path(run.output_dir).is_dir(),
+                          "recorded": len(files), "missing": missing, "size_changed": resized})
+    return found
+
+
+def describe_missing(entry: dict) -> str:
+    """One line for a COMPLETED run whose recorded files are not all there."""
+    where = f"COMPLETED {entry['trial']}/repeat_{entry['repeat']}"
+    if not entry["folder_exists"]:
+        return f"{where}: its run folder {entry['output_dir']} is gone ({entry['recorded']} recorded files missing)"
+    parts = []
+    if entry["missing"]:
+        parts.append(f"{len(entry['missing'])} of its {entry['recorded']} recorded files are missing "
+                     f"({', '.join(Path(p).name for p in entry['missing'])})")
+    if entry["size_changed"]:
+        parts.append(f"{len(entry['size_changed'])} changed size "
+                     f"({', '.join(Path(p).name for p in entry['size_changed'])})")
+    return f"{where}: {'; '.join(parts)} in {entry['output_dir']}"
 
 
 def cmd_status(name: str | None, db: str | None, as_json: bool, out: TextIO | None = None,
@@ -85,7 +128,9 @@ def cmd_status(name: str | None, db: str | None, as_json: bool, out: TextIO | No
         return 0
     for doc in documents:
         shown = ", ".join(f"{n} {s.lower()}" for s, n in doc["totals"].items() if n)
-        print(f"{doc['experiment']} (version {doc['version']}): {shown or 'no runs'}", file=out)
+        lost = len(doc["missing_artifacts"])
+        print(f"{doc['experiment']} (version {doc['version']}): {shown or 'no runs'}"
+              + (f" ({lost} completed run(s) with missing files)" if lost else ""), file=out)
         width = max([len(t) for t in doc["trials"]] + [5])
         print(f"  {'trial':<{width}}  " + "  ".join(f"{s[:9]:>9}" for s in STATES), file=out)
         for trial, counts in doc["trials"].items():
@@ -93,6 +138,8 @@ def cmd_status(name: str | None, db: str | None, as_json: bool, out: TextIO | No
         for p in doc["problems"]:
             print(f"  {p['status']} {p['trial']}/repeat_{p['repeat']} (attempts {p['attempts']}): "
                   f"{p['error_type'] or ''}{': ' if p['error_type'] else ''}{p['error_message'] or ''}", file=out)
+        for entry in doc["missing_artifacts"]:
+            print(f"  {describe_missing(entry)}", file=out)
     return 0
 
 
@@ -133,8 +180,14 @@ def cmd_eval(run_dir: str, checkpoint: str, split: str, as_json: bool, out: Text
     path = folder / "checkpoints" / f"{checkpoint}.pt" if checkpoint in ("best", "last") else Path(checkpoint)
     if not path.is_file():
         raise ConfigError(ConfigIssue("", f"no checkpoint at {path}", "--checkpoint"))
+    from pipeline.callbacks.checkpoint import CheckpointError, load_checkpoint
+
+    try:
+        ckpt = load_checkpoint(path)  # before the data is built: a bad file is refused at once
+    except CheckpointError as exc:
+        raise ConfigError(ConfigIssue("", str(exc), "--checkpoint")) from None
     pipe = build_pipeline(load_yaml(config_path))
-    metrics = pipe.evaluate_checkpoint(path, split)
+    metrics = pipe.evaluate_checkpoint(ckpt, split)
     if as_json:
         emit_json({"run_dir": str(folder), "checkpoint": str(path), **metrics}, out)
     else:

@@ -6,6 +6,8 @@ schema (the parent did that before submitting anything).
 """
 from __future__ import annotations
 
+import dataclasses
+import os
 from abc import ABC, abstractmethod
 from typing import Callable
 
@@ -43,10 +45,12 @@ class InlineExecutor(Executor):
 class LokyExecutor(Executor):
     """``n_jobs`` local worker processes (joblib's loky backend), results in completion order.
 
-    When a worker dies (SIGKILL, out of memory), loky tears the whole pool down, so every run in
-    flight dies with it. The executor then starts a new pool for the runs not finished yet: their
-    next claim sees the dead worker's run, marks it STALE and resumes it from its last checkpoint.
-    After ``max_crashes`` pool failures it gives up and leaves the rest for the next ``run``.
+    When a worker dies (SIGKILL, out of memory, or SIGTERM, after which the worker records its run
+    INTERRUPTED and ends), loky tears the whole pool down, so every run in flight dies with it. The
+    executor then starts a new pool for the runs not finished yet: their next claim sees the dead
+    worker's run, marks it STALE and resumes it from its last checkpoint. After ``max_crashes``
+    pool failures it gives up and leaves the rest for the next ``run``. Each task carries this
+    process's pid: a worker whose parent died claims nothing more and ends.
     """
 
     name = "loky"
@@ -59,7 +63,8 @@ class LokyExecutor(Executor):
         from joblib import Parallel, delayed
         from joblib.externals.loky.process_executor import TerminatedWorkerError
 
-        pending = {task.run_id: task for task in tasks}
+        parent = os.getpid()
+        pending = {task.run_id: dataclasses.replace(task, parent_pid=parent) for task in tasks}
         while pending:
             try:
                 parallel = Parallel(n_jobs=min(self.n_jobs, len(pending)), backend="loky",

@@ -68,8 +68,15 @@ def print_summary(result, out: TextIO | None = None) -> None:
     for outcome in result.failed:
         print(f"FAILED {outcome.label}: {outcome.error}", file=out)
     if result.unfinished:
-        print(f"{len(result.unfinished)} run(s) did not finish ({', '.join(result.unfinished[:5])}"
-              f"{', ...' if len(result.unfinished) > 5 else ''}); run the same command again to resume them", file=out)
+        print(f"{len(result.unfinished)} run(s) did not finish ({shorten(result.unfinished)}); run the same command "
+              "again to resume them", file=out)
+    if result.running_elsewhere:
+        print(f"{len(result.running_elsewhere)} run(s) are still RUNNING in another process "
+              f"({shorten(result.running_elsewhere)}); run the same command again once they finish", file=out)
+
+
+def shorten(labels: list[str], n: int = 5) -> str:
+    return ", ".join(labels[:n]) + (", ..." if len(labels) > n else "")
 
 
 def is_default_db(url: str) -> bool:

@@ -43,7 +43,7 @@ def default_callbacks(pipeline: TrainingPipeline, progress: bool) -> list[Callba
 
 
 def execute_run(config: dict, seed: int, output_dir: Path, info: dict, callbacks: Sequence[Callback] = (),
-                resume: Path | None = None, progress: bool = True) -> FitResult:
+                resume: Path | dict | None = None, progress: bool = True) -> FitResult:
     """Write the run folder (resolved config.yaml, run.json), then train with the default callbacks."""
     write_run_folder(output_dir, config, info)
     pipeline = build_pipeline(config)

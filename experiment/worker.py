@@ -4,6 +4,11 @@ A ``RunTask`` carries only plain data, so it can travel to a local worker proces
 worker. ``execute_task`` opens its own store connection (never creating or migrating the schema),
 claims the run atomically, keeps a heartbeat while it trains, and closes the run COMPLETED,
 FAILED (with exception type, message and traceback tail) or INTERRUPTED.
+
+A local worker process (``RunTask.parent_pid`` set) lives only as long as the process that
+submitted its task: it claims nothing once that parent is gone, and a watchdog thread stops it
+(its run recorded INTERRUPTED) when the parent dies. A SIGTERM to such a worker records its run
+INTERRUPTED and ends the worker process, which its executor handles like any dead worker.
 """
 from __future__ import annotations
 
@@ -47,6 +52,7 @@ class RunTask:
     progress: bool = False
     threads: int | None = None
     plots: bool = True
+    parent_pid: int | None = None  # a local worker's submitting process (None: inline or a cluster)
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,7 @@ class RunOutcome:
     seconds: float = 0.0
     final: dict = field(default_factory=dict)
     error: str | None = None
+    notes: tuple[str, ...] = ()  # what the user should know about the run (e.g. a checkpoint set aside)
 
 
 def _peak_rss_mb() -> float:
@@ -89,16 +96,35 @@ def _write_plots(history: list[dict], output_dir: Path, log: RunLog) -> None:
         log.note(f"could not draw plots/: {type(exc).__name__}: {exc}")
 
 
-def _resume_point(store: SQLStore, run_id: int, output_dir: Path) -> Path | None:
+def _resume_point(store: SQLStore, run_id: int, output_dir: Path) -> tuple[dict | None, list[str]]:
     """An interrupted or stale previous attempt resumes from its last checkpoint; anything else
-    (first attempt, or a retry after FAILED) starts over."""
+    (first attempt, or a retry after FAILED) starts over. A checkpoint that cannot be loaded
+    (truncated, corrupt, or refused as unsafe) is renamed ``*.unusable`` and best.pt tried, else
+    the run starts over; the notes say what happened (one line each, naming the file)."""
+    from pipeline.callbacks.checkpoint import CheckpointError, load_checkpoint
+
     attempts = store.attempts(run_id)
     previous = attempts[-2] if len(attempts) >= 2 else None
-    last = output_dir / "checkpoints" / "last.pt"
-    if previous is not None and previous.exit_reason in (RunStatus.INTERRUPTED.value, RunStatus.STALE.value) \
-            and last.is_file():
-        return last
-    return None
+    if previous is None or previous.exit_reason not in (RunStatus.INTERRUPTED.value, RunStatus.STALE.value):
+        return None, []
+    notes: list[str] = []
+    folder = output_dir / "checkpoints"
+    for path in (folder / "last.pt", folder / "best.pt"):
+        if not path.is_file():
+            continue
+        try:
+            ckpt = load_checkpoint(path)
+        except CheckpointError as exc:
+            kept = path.with_name(path.name + ".unusable")
+            os.replace(path, kept)
+            notes.append(f"{exc}; moved to {kept.name}")
+            continue
+        if notes:
+            notes.append(f"resuming from {path} (epoch {int(ckpt['epoch'])}) instead")
+        return {**ckpt, "path": str(path)}, notes
+    if notes:
+        notes.append("no usable checkpoint: the run starts over from epoch 0")
+    return None, notes
 
 
 _STORES: dict[str, SQLStore] = {}
@@ -129,31 +155,94 @@ def claim(store: SQLStore, task: RunTask):
     return attempt
 
 
+def parent_is_gone(task: RunTask) -> bool:
+    """Whether the local process that submitted ``task`` has died (this worker is an orphan)."""
+    return task.parent_pid is not None and os.getppid() != task.parent_pid
+
+
+_WATCHDOG: dict[str, object] = {}  # "thread": the running watchdog, "busy": a run is training
+
+
+def _watch_parent(parent_pid: int, interval_s: float) -> None:
+    """Ends this worker process soon after its parent died: a run in progress is interrupted
+    (SIGTERM, so it is recorded INTERRUPTED), an idle worker exits at once."""
+    import signal
+
+    while os.getppid() == parent_pid:
+        time.sleep(interval_s)
+    if _WATCHDOG.get("busy"):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(10 * interval_s + 5)  # the run records itself INTERRUPTED and the process ends
+    os._exit(1)
+
+
+def start_parent_watchdog(parent_pid: int, interval_s: float = 0.2) -> None:
+    """Once per worker process: a daemon thread that ends the process when ``parent_pid`` dies."""
+    if _WATCHDOG.get("thread") is None:
+        thread = threading.Thread(target=_watch_parent, args=(parent_pid, interval_s), name="parent-watchdog",
+                                  daemon=True)
+        thread.start()
+        _WATCHDOG["thread"] = thread
+
+
+def _end_worker_process() -> None:
+    """A local worker stopped by SIGTERM dies of it (its executor sees a dead worker and resumes
+    its runs) instead of raising the interrupt into the parent, which would stop the whole sweep."""
+    import signal
+    import sys
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)
+    os._exit(128 + signal.SIGTERM)
+
+
 def execute_task(task: RunTask, extra_callbacks: list | tuple = ()) -> RunOutcome:
-    """Claim and run ``task``; an exception in the run is recorded, never raised (interrupts are).
-    ``extra_callbacks`` are live objects, so only the inline executor passes any."""
-    from experiment.runner import execute_run
+    """Claim and run ``task``; an exception in the run is recorded, never raised (interrupts are,
+    except in a local worker process, which ends instead). ``extra_callbacks`` are live objects, so
+    only the inline executor passes any."""
     from tools.devices import set_threads
     from tools.signals import install_sigterm_handler
 
+    if task.parent_pid is not None:
+        if parent_is_gone(task):  # an orphan never claims a run: the re-run of its sweep will
+            os._exit(1)
+        start_parent_watchdog(task.parent_pid)
     if threading.current_thread() is threading.main_thread():
         install_sigterm_handler()  # a terminated worker records its run as INTERRUPTED
     if task.threads:
         set_threads(task.threads)
     store = worker_store(task.db_url)
+    _WATCHDOG["busy"] = True
+    try:
+        return _execute_claimed(task, store, extra_callbacks)
+    except KeyboardInterrupt:
+        if task.parent_pid is not None and os.getpid() != task.parent_pid:
+            _end_worker_process()
+        raise
+    finally:
+        _WATCHDOG["busy"] = False
+
+
+def _execute_claimed(task: RunTask, store: SQLStore, extra_callbacks: list | tuple) -> RunOutcome:
+    from experiment.runner import execute_run
+
     attempt = claim(store, task)
     if attempt is None:
         return RunOutcome(task.run_id, task.label, "SKIPPED",
                           error=f"already {store.run(task.run_id).status.value} (claimed elsewhere)")
     output_dir = Path(task.output_dir)
-    resume = _resume_point(store, task.run_id, output_dir)
+    log = RunLog(output_dir / "log.txt")
+    resume, notes = _resume_point(store, task.run_id, output_dir)
     if resume is None:
         store.delete_metrics_after(task.run_id, -1)  # a fresh start forgets partial attempts
         for stale in (output_dir / "checkpoints").glob("*.pt"):
             stale.unlink()
-    log = RunLog(output_dir / "log.txt")
     log.note(f"attempt {attempt.number} of run {task.run_id} ({task.label}) on {socket.gethostname()}, pid {os.getpid()}, "
-             f"seed {task.seed}" + (f", resuming from {resume.name}" if resume is not None else ""))
+             f"seed {task.seed}" + (f", resuming from {Path(resume['path']).name}" if resume is not None else ""))
+    for note in notes:
+        log.note(note)
     callbacks = [DBLogger(store, task.run_id), log, *extra_callbacks]
     if task.mlflow is not None:
         from experiment.mlflow_mirror import MLflowCallback
@@ -179,7 +268,7 @@ def execute_task(task: RunTask, extra_callbacks: list | tuple = ()) -> RunOutcom
                              error=ErrorInfo(type(exc).__name__, str(exc), tail), peak_rss_mb=_peak_rss_mb())
             log.note(f"FAILED: {type(exc).__name__}: {exc}\n{tail}")
             return RunOutcome(task.run_id, task.label, RunStatus.FAILED.value, time.perf_counter() - t0,
-                              error=f"{type(exc).__name__}: {exc}")
+                              error=f"{type(exc).__name__}: {exc}", notes=tuple(notes))
     if task.plots:
         _write_plots(result.history, output_dir, log)
     log.note(f"COMPLETED in {time.perf_counter() - t0:.1f} s")
@@ -187,4 +276,5 @@ def execute_task(task: RunTask, extra_callbacks: list | tuple = ()) -> RunOutcom
     store.finish_run(task.run_id, attempt.id, RunStatus.COMPLETED, summary=result.summary,
                      peak_rss_mb=_peak_rss_mb())
     final = {k: v for k, v in result.history[-1].items() if k != "epoch"} if result.history else {}
-    return RunOutcome(task.run_id, task.label, RunStatus.COMPLETED.value, time.perf_counter() - t0, final)
+    return RunOutcome(task.run_id, task.label, RunStatus.COMPLETED.value, time.perf_counter() - t0, final,
+                      notes=tuple(notes))

@@ -144,9 +144,10 @@ class TrainingPipeline:
 
     # --- training --------------------------------------------------------------------------
     def fit(self, seed: int, run_dir: str | Path | None = None, callbacks: Sequence[Callback] = (),
-            resume: str | Path | None = None) -> FitResult:
-        """Train for ``epochs`` epochs (resuming after the epoch stored in ``resume``) and return
-        the history and summary. Callbacks: the configured ones plus ``callbacks``."""
+            resume: str | Path | dict | None = None) -> FitResult:
+        """Train for ``epochs`` epochs (resuming after the epoch stored in ``resume``: a checkpoint
+        file, or a checkpoint ``load_checkpoint`` returned) and return the history and summary.
+        Callbacks: the configured ones plus ``callbacks``."""
         splits, encoded, model = self.prepare(seed)
         optimizer = self.optimizer_factory(params=model.parameters())
         scheduler = self.scheduler_factory(optimizer=optimizer) if self.scheduler_factory is not None else None
@@ -162,7 +163,8 @@ class TrainingPipeline:
         state.extra["n_classes"] = splits.n_classes
         start = 1
         if resume is not None:
-            start = self.restore(state, load_checkpoint(resume, self.device)) + 1
+            ckpt = resume if isinstance(resume, dict) else load_checkpoint(resume, self.device)
+            start = self.restore(state, ckpt) + 1
         try:
             for cb in cbs:
                 cb.on_fit_start(state)
@@ -330,9 +332,10 @@ class TrainingPipeline:
         state.epoch = state.resumed_from = int(ckpt["epoch"])
         return state.epoch
 
-    def evaluate_checkpoint(self, path: str | Path, split: str = "test") -> dict[str, float]:
-        """Rebuild the run's data and model from the checkpoint's seed, load its weights, evaluate."""
-        ckpt = load_checkpoint(path, self.device)
+    def evaluate_checkpoint(self, checkpoint: str | Path | dict, split: str = "test") -> dict[str, float]:
+        """Rebuild the run's data and model from the checkpoint's seed (a path, or a checkpoint
+        ``load_checkpoint`` returned), load its weights, evaluate."""
+        ckpt = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint, self.device)
         splits, encoded, model = self.prepare(int(ckpt["seed"]))
         model.load_state_dict(ckpt["model"])
         result = self.evaluate(model, encoded[split], splits.n_classes)

@@ -72,6 +72,13 @@ def artifacts(conn: Connection, run_id: int) -> list[tuple[str, str, str, int]]:
     return [tuple(row) for row in conn.execute(query)]
 
 
+def experiment_artifacts(conn: Connection, experiment_id: int) -> list[tuple[int, str, str, str, int]]:
+    query = (select(Artifact.run_id, Artifact.kind, Artifact.path, Artifact.sha256, Artifact.size_bytes)
+             .join(Run, Run.id == Artifact.run_id).where(Run.experiment_id == experiment_id)
+             .order_by(Artifact.run_id, Artifact.id))
+    return [tuple(row) for row in conn.execute(query)]
+
+
 def status_counts(conn: Connection, experiment_id: int) -> dict[str, dict[str, int]]:
     query = (select(Trial.name, Run.status, func.count()).join(Trial, Trial.id == Run.trial_id)
              .where(Run.experiment_id == experiment_id).group_by(Trial.id, Trial.name, Run.status)

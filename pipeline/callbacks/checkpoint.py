@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import math
 import os
+import pickle
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -15,17 +17,61 @@ from settings.registries import CALLBACKS
 from settings.schema import selection_metric_problem
 
 
+class CheckpointError(Exception):
+    """A checkpoint file that cannot be loaded (truncated, corrupt, not a checkpoint, or refused
+    because unpickling it would run code); the message names the file in one line."""
+
+    def __init__(self, path: str | Path, reason: str):
+        super().__init__(f"cannot load checkpoint {path}: {reason}")
+        self.path, self.reason = Path(path), reason
+
+
+#: The keys every checkpoint written by ModelCheckpoint has (TrainingPipeline.checkpoint).
+REQUIRED_KEYS = ("epoch", "seed", "model")
+
+
 def save_atomic(obj: dict, path: Path) -> None:
-    """Write to a temporary file, then rename: a kill never leaves a truncated checkpoint."""
+    """Write to a temporary file, flush it to disk, then rename over ``path``: a kill (even
+    ``kill -9``) during the save leaves the previous checkpoint whole, never a truncated one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
+    with tmp.open("wb") as fh:
+        torch.save(obj, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
     os.replace(tmp, path)
 
 
+def _legacy_globals() -> list:
+    """Numpy arrays, which checkpoints written before RNG states were kept as plain tensors hold
+    (numpy's MT19937 key); rebuilding one calls no code of the file's choosing."""
+    import numpy as np
+
+    core = np._core if hasattr(np, "_core") else np.core  # numpy 2 renamed it
+    return [np.ndarray, np.dtype, type(np.dtype(np.uint32)), core.multiarray._reconstruct]
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
-    """A checkpoint written by ModelCheckpoint (trusted local file: it holds RNG states)."""
-    return torch.load(path, map_location=map_location, weights_only=False)
+    """A checkpoint written by ModelCheckpoint, loaded with ``weights_only=True``: tensors and
+    plain containers only, so a crafted file can never run code. Raises CheckpointError."""
+    try:
+        with torch.serialization.safe_globals(_legacy_globals()):
+            ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "Weights only load failed" not in str(exc):
+            raise CheckpointError(path, f"truncated or corrupt (UnpicklingError: {str(exc)[:120]})") from None
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+        what = f"it names {found.group(1)}, " if found else ""
+        raise CheckpointError(path, f"refused: {what}not only tensors and plain data (loading it could run "
+                                    "code)") from None
+    except FileNotFoundError:
+        raise CheckpointError(path, "no such file") from None
+    except Exception as exc:  # noqa: BLE001 (torch reports a damaged file in many ways)
+        detail = str(exc).split(".")[0].splitlines()[0] if str(exc) else "empty or cut short"
+        raise CheckpointError(path, f"truncated or corrupt ({type(exc).__name__}: {detail[:120]})") from None
+    if not isinstance(ckpt, dict) or any(key not in ckpt for key in REQUIRED_KEYS):
+        raise CheckpointError(path, f"not a Spikelab checkpoint (needs the keys {', '.join(REQUIRED_KEYS)})")
+    return ckpt
 
 
 @CALLBACKS.register

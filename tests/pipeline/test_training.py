@@ -140,8 +140,8 @@ def test_resume_from_checkpoint_equals_an_uninterrupted_fit(tmp_path):
                                                        resume=tmp_path / "part" / "checkpoints" / "last.pt")
     strip = lambda hist: [{k: v for k, v in h.items() if k != "epoch_time_s"} for h in hist]  # noqa: E731
     assert strip(resumed.history) == strip(full.history)
-    a = torch.load(tmp_path / "full" / "checkpoints" / "last.pt", weights_only=False)["model"]
-    b = torch.load(tmp_path / "part" / "checkpoints" / "last.pt", weights_only=False)["model"]
+    a = torch.load(tmp_path / "full" / "checkpoints" / "last.pt", weights_only=True)["model"]
+    b = torch.load(tmp_path / "part" / "checkpoints" / "last.pt", weights_only=True)["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
     rows = list(csv.DictReader((tmp_path / "part" / "metrics.csv").open()))
     assert [int(r["epoch"]) for r in rows] == [0, 1, 2, 3, 4]
