@@ -142,8 +142,8 @@ def ensure_parent_runs(tracking_uri: str, experiment_name: str, trials: dict[str
     config changed gets a new parent instead of conflicting params. Call it from the parent
     process before any worker starts.
     """
-    client = _client(tracking_uri)
-    with tracking_lock(tracking_uri):
+    with tracking_lock(tracking_uri):  # the client sets up MLflow's schema when it is created
+        client = _client(tracking_uri)
         experiment_id = _ensure_experiment(client, tracking_uri, experiment_name, None)
     existing: dict[tuple[str | None, str | None], Any] = {}
     for run in _search_runs(client, experiment_id, f"tags.`{KIND_TAG}` = 'trial'"):
@@ -232,8 +232,8 @@ class MLflowCallback(Callback):
                        "KILLED" if interrupted else "FAILED", attempts=attempts)
 
     def _start(self, state: FitState) -> None:
-        client = _client(self.tracking_uri)
-        with tracking_lock(self.tracking_uri):  # MLflow may still set up its schema here
+        with tracking_lock(self.tracking_uri):  # the client sets up MLflow's schema when it is created
+            client = _client(self.tracking_uri)
             experiment_id = _ensure_experiment(client, self.tracking_uri, self.experiment_name, None)
         siblings = _search_runs(client, experiment_id, f"tags.`{PARENT_TAG}` = '{self.parent_run_id}'")
         earlier = [run for run in siblings if run.info.run_name == self.run_name]

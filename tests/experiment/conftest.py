@@ -30,6 +30,12 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield from _fresh_postgres_database()
 
 
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """The URL of a fresh, empty PostgreSQL database (skipped without ``SPIKELAB_TEST_POSTGRES_URL``)."""
+    yield from _fresh_postgres_database()
+
+
 def _fresh_postgres_database() -> Iterator[str]:
     """A database created on the server of ``SPIKELAB_TEST_POSTGRES_URL`` and dropped afterwards."""
     admin_url = os.environ.get(POSTGRES_ENV)
