@@ -28,11 +28,11 @@ CURVE_STATS = ("mean", "std", "sem", "ci95", "n")
 def ci95_halfwidth(std: np.ndarray | pd.Series, n: np.ndarray | pd.Series) -> np.ndarray:
     """Half-width of the Student-t 95% CI of a mean from ``n`` values: t(0.975, n-1) * std/sqrt(n);
     NaN where n < 2."""
-    from scipy.stats import t
+    from scipy.special import stdtrit  # the t quantile itself (scipy.stats' t.ppf calls it), a third of the import
 
     std, n = np.asarray(std, dtype=float), np.asarray(n, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
-        quantile = np.where(n >= 2, t.ppf(0.975, np.maximum(n - 1, 1)), np.nan)
+        quantile = np.where(n >= 2, stdtrit(np.maximum(n - 1, 1), 0.975), np.nan)
         return quantile * std / np.sqrt(n)
 
 
@@ -52,8 +52,9 @@ def group_stats(frame: pd.DataFrame, by: Sequence[str], columns: Sequence[str],
         part = raw[column]
         n = part["count"].astype(int)
         derived = {"mean": part["mean"], "median": part["median"], "std": part["std"], "min": part["min"],
-                   "max": part["max"], "n": n, "sem": part["std"] / np.sqrt(n.where(n > 0)),
-                   "ci95": ci95_halfwidth(part["std"], n)}
+                   "max": part["max"], "n": n, "sem": part["std"] / np.sqrt(n.where(n > 0))}
+        if "ci95" in stats:  # imports scipy
+            derived["ci95"] = ci95_halfwidth(part["std"], n)
         for stat in stats:
             out[f"{column}_{stat}"] = derived[stat]
     return pd.DataFrame(out, index=raw.index).reset_index()
@@ -78,11 +79,12 @@ def completed_values(table: RunTable, metrics: Sequence[str]) -> pd.DataFrame:
 
 
 def summarize(experiment: Experiment, by: str | Sequence[str] = "trial", metrics: str | Sequence[str] | None = None,
-              db: DB = None, version: int | None = None) -> pd.DataFrame:
+              db: DB = None, version: int | None = None, stats: Sequence[str] = STATS) -> pd.DataFrame:
     """Summary metrics aggregated over repeats: one row per group of ``by`` (``"trial"``,
     ``"group"``, or param columns such as ``"optimizer.lr"``), with ``<metric>_mean, _std, _sem,
     _ci95, _n`` for each metric (default: every summary key of the experiment except the
-    per-label ones, ``final_val_acc/label_<k>``, which can be asked for); see the module docs. Groups are in trial order, sorted by the params among ``by``."""
+    per-label ones, ``final_val_acc/label_<k>``, which can be asked for); see the module docs. Groups are in trial order, sorted by the params among ``by``.
+    ``stats``: which of those columns to compute (default: all five)."""
     by = as_list(by)
     table = read_run_table(experiment, db, version)
     if metrics is None:
@@ -91,7 +93,7 @@ def summarize(experiment: Experiment, by: str | Sequence[str] = "trial", metrics
     table.check_columns(by, "`by`")
     table.check_columns(metrics, "`metrics`")
     frame = _sorted_by_params(completed_values(table, metrics), by, table)
-    return group_stats(frame, by, metrics, STATS)
+    return group_stats(frame, by, metrics, stats)
 
 
 def aggregate_sweep(experiment: Experiment, metric: str | Sequence[str] = "final_val_acc", db: DB = None,

@@ -50,7 +50,8 @@ def print_summary(result, out: TextIO | None = None) -> None:
         print(f"\nsummary of {result.experiment.name} (version {result.experiment.version}): "
               + ", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items())), file=out)
         if metrics:
-            frame = analysis.summarize(result.experiment, by="trial", metrics=metrics, db=store)
+            frame = analysis.summarize(result.experiment, by="trial", metrics=metrics, db=store,
+                                       stats=("mean", "std", "n"))
             for line in summary_table(frame, metrics):
                 print("  " + line, file=out)
     finally:

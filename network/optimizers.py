@@ -14,6 +14,7 @@ from typing import Any, Iterable, Literal
 
 import torch
 from torch import Tensor
+from torch.optim.optimizer import _use_grad_for_differentiable
 
 from settings import NonNegativeFloat, PositiveFloat
 from settings.schema import selection_metric_problem
@@ -107,6 +108,28 @@ def _probe_parameters() -> list[torch.nn.Parameter]:
     return [torch.nn.Parameter(torch.zeros(2, 2))]
 
 
+# the wrappers torch puts around optimizer methods for torch.compile: their first call imports
+# torch._dynamo (over a second), which validation alone never needs
+_COMPILE_GUARDS = (torch._disable_dynamo(lambda: None).__code__,
+                   _use_grad_for_differentiable(lambda self: None).__code__)
+
+
+@functools.cache
+def _probe_class(cls: type) -> type:
+    """``cls`` with its torch.compile guards unwrapped: the same argument checks, built and
+    stepped by validation without importing torch._dynamo (eager code runs the same either way)."""
+    unwrapped = {}
+    for klass in reversed(cls.__mro__):
+        for name, attr in vars(klass).items():
+            if getattr(attr, "__code__", None) in _COMPILE_GUARDS:
+                while getattr(attr, "__code__", None) in _COMPILE_GUARDS:
+                    attr = attr.__wrapped__
+                unwrapped[name] = attr
+            elif name in unwrapped:
+                del unwrapped[name]
+    return type(f"_Probe{cls.__name__}", (cls,), unwrapped)
+
+
 # torch optimizers that no Spikelab model can use, and what to use instead
 _UNUSABLE_OPTIMIZERS = {"SparseAdam": "it needs sparse gradients (nn.Embedding(sparse=True)) and every Spikelab "
                                       "layer has dense ones; use Adam or AdamW"}
@@ -123,7 +146,7 @@ def _register_torch_optimizers() -> None:
             return _cls(params, **{k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()})
 
         OPTIMIZERS.register(_torch_factory(cls, "params", {}, make,
-                                           lambda kw, _cls=cls: _cls(_probe_parameters(), **kw),
+                                           lambda kw, _cls=cls: _probe_class(_cls)(_probe_parameters(), **kw),
                                            _UNUSABLE_OPTIMIZERS.get(name)), name=name)
 
 
@@ -178,7 +201,7 @@ def _register_torch_schedulers() -> None:
 
         def probe(kwargs: dict, _cls: type = cls) -> None:
             """Build it and take a step (``StepLR(step_size: 0)`` fails only when stepped)."""
-            optimizer = torch.optim.SGD(_probe_parameters(), lr=0.1)
+            optimizer = _probe_class(torch.optim.SGD)(_probe_parameters(), lr=0.1)
             scheduler = _cls(optimizer, **kwargs)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
