@@ -31,6 +31,7 @@ from experiment.store.params import param_rows
 from experiment.store.records import record
 
 TEXT_LIMIT = 4000  # characters kept of error messages (head) and tracebacks (tail)
+PLAN_LOCK_KEY = 0x5B1CE1AB  # PostgreSQL advisory lock taken by the transactions that write the plan
 
 
 def _db_float(value: float | None) -> float | None:
@@ -96,21 +97,27 @@ class SQLStore(ExperimentStore):
         return cls(url)
 
     @contextmanager
-    def _transaction(self, write: bool = True) -> Iterator[Connection]:
+    def _transaction(self, write: bool = True, exclusive: bool = False) -> Iterator[Connection]:
         """One transaction on a pooled connection: committed on success, rolled back on any
-        exception, and the connection returned to the pool either way."""
+        exception, and the connection returned to the pool either way. ``exclusive`` write
+        transactions (the plan: experiments, trials, runs, which read before they insert) run
+        one at a time across processes: SQLite's ``BEGIN IMMEDIATE`` already does that; on
+        PostgreSQL a transaction-level advisory lock does, so two ``run`` commands setting up the
+        same experiment at once never both insert it."""
         if write and self.readonly:
             raise PermissionError(f"store {self.url} is open read-only")
         if os.getpid() != self._pid:  # a forked child must not share the parent's connections
             self._engine.dispose(close=False)
             self._pid = os.getpid()
         with (self._engine if write else self._read_engine).begin() as conn:
+            if exclusive and conn.dialect.name == "postgresql":
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({PLAN_LOCK_KEY})")
             yield conn
 
     # -- experiments and trials -------------------------------------------------------------
     def open_experiment(self, name: str, desc: str, root_seed: int, config_dir: str, files: dict[str, Any],
                         capsule: dict[str, Any], fresh: bool = False) -> ExperimentRecord:
-        with self._transaction() as conn:
+        with self._transaction(exclusive=True) as conn:
             latest = conn.execute(select(Experiment.__table__).where(Experiment.name == name)
                                   .order_by(Experiment.version.desc()).limit(1)).mappings().first()
             if latest is not None and not fresh:
@@ -143,7 +150,7 @@ class SQLStore(ExperimentStore):
                      group_name: str | None = None) -> TrialRecord:
         values = dict(config=config, config_hash=config_hash, sweep_point=sweep_point, info=info,
                       group_name=group_name)
-        with self._transaction() as conn:
+        with self._transaction(exclusive=True) as conn:
             old = conn.execute(select(Trial.__table__).where(Trial.experiment_id == experiment_id,
                                                              Trial.name == name)).mappings().first()
             rewrite_params = old is None or old["config"] != config or old["config_hash"] != config_hash
@@ -165,7 +172,7 @@ class SQLStore(ExperimentStore):
 
     # -- runs ---------------------------------------------------------------------------------
     def ensure_runs(self, experiment_id: int, runs: list[NewRun]) -> list[RunRecord]:
-        with self._transaction() as conn:
+        with self._transaction(exclusive=True) as conn:
             have = set(conn.execute(select(Run.config_hash, Run.repeat).where(Run.experiment_id == experiment_id)))
             rows, now = [], utcnow()
             for new in runs:

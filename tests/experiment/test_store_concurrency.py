@@ -43,3 +43,25 @@ def test_eight_workers_log_metrics_concurrently(store_url: str, monkeypatch: pyt
     assert execute_sql(url, "SELECT count(*) FROM metric_key") == [(KEYS,)]
     if is_sqlite(url):
         assert execute_sql(url, "PRAGMA integrity_check") == [("ok",)]
+
+
+def test_processes_setting_up_one_experiment_at_once_share_it(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Eight `run`s starting together: one experiment, one trial, four runs, each claimed by exactly one."""
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    from store_worker import plan_at_once
+
+    SQLStore.create(store_url).close()
+    context = multiprocessing.get_context("spawn")
+    barrier, results = context.Barrier(WORKERS), context.Queue()
+    processes = [context.Process(target=plan_at_once, args=(store_url, i, barrier, results)) for i in range(WORKERS)]
+    for process in processes:
+        process.start()
+    reports = [results.get(timeout=300) for _ in processes]
+    for process in processes:
+        process.join(timeout=60)
+    assert [error for *_, error in reports if error] == []
+    assert len({experiment_id for _, experiment_id, _, _ in reports}) == 1
+    claimed = sorted(run_id for _, _, runs, _ in reports for run_id in runs)
+    assert len(claimed) == 4 and len(set(claimed)) == 4
+    for table, expected in (("experiment", 1), ("trial", 1), ("run", 4), ("attempt", 4)):
+        assert execute_sql(store_url, f"SELECT count(*) FROM {table}") == [(expected,)]
