@@ -24,6 +24,16 @@ class Split:
 
 
 @dataclass(frozen=True)
+class DataShape:
+    """What a data set holds, known before it is loaded: ``samples`` P, ``features`` F per sample
+    and ``classes`` (the most class indices its labels can take)."""
+
+    samples: int
+    features: int
+    classes: int
+
+
+@dataclass(frozen=True)
 class DataSplits:
     train: Split
     val: Split
@@ -78,6 +88,10 @@ class Dataset:
 
     def arrays(self, seed: int) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
+
+    def shape(self) -> DataShape | None:
+        """Sizes known without loading (used to check a run before it starts); None: unknown."""
+        return None
 
     def load(self, seed: int) -> DataSplits:
         x, y = self.arrays(seed)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from data.base import Dataset
+from data.base import DataShape, Dataset
 from settings import UnitInterval
 from settings.registries import DATASETS
 
@@ -20,6 +20,9 @@ class Digits(Dataset):
 
     def __init__(self, val_fraction: UnitInterval = 0.1, test_fraction: UnitInterval = 0.2, normalize: bool = True):
         self.val_fraction, self.test_fraction, self.normalize = val_fraction, test_fraction, normalize
+
+    def shape(self) -> DataShape:
+        return DataShape(samples=1797, features=64, classes=10)
 
     def arrays(self, seed: int) -> tuple[np.ndarray, np.ndarray]:
         from sklearn.datasets import load_digits

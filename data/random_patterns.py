@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from data.base import Dataset
+from data.base import DataShape, Dataset
 from settings import PositiveInt, UnitInterval
 from settings.registries import DATASETS
 from tools.seeding import derive_seed
@@ -29,6 +29,9 @@ class RandomDataset(Dataset):
         self.size, self.input_size, self.label_prob = size, input_size, label_prob
         self.val_fraction, self.test_fraction = val_fraction, test_fraction
         self.stratify = False
+
+    def shape(self) -> DataShape:
+        return DataShape(samples=self.size, features=self.input_size, classes=2 if self.label_prob > 0 else 1)
 
     def arrays(self, seed: int) -> tuple[np.ndarray, np.ndarray]:
         rng = np.random.default_rng(derive_seed(seed, "data"))

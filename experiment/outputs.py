@@ -52,15 +52,17 @@ def db_url_problem(url: str, writes: bool = False) -> str | None:
 def sqlite_file_problem(path: Path, url: str, writes: bool) -> str | None:
     """A SQLite file must not be a folder; one that is written must be creatable and writable."""
     if path.is_dir():
-        return f"names a folder, not a database file, got {url!r}; name a file, such as sqlite:///{path / 'spikelab.db'}"
+        return f"names a folder, not a database file, got {url!r}; name a file, such as sqlite:///{path / 'x.db'}"
     if not writes:
         return None
     if path.exists():
-        return None if os.access(path, os.W_OK) else f"names a file that is not writable, got {url!r}; allowed: a " \
-                                                      "file this user may write"
+        if os.access(path, os.W_OK):
+            return None
+        return f"names a file that is not writable, got {url!r}; allowed: a file this user may write"
     problem = folder_problem(path.parent)
-    return None if problem is None else f"cannot be created: {problem}, got {url!r}; allowed: a file in a " \
-                                        "writable folder"
+    if problem is None:
+        return None
+    return f"cannot be created: {problem}, got {url!r}; allowed: a file in a writable folder"
 
 
 def folder_problem(folder: Path) -> str | None:
@@ -113,8 +115,8 @@ def check_outputs(settings: ExperimentSettings, db_url: str | None = None, mlflo
         uri = settings.mlflow_uri
         problem = mlflow_uri_problem(uri)
         if problem is None and _same_sqlite_file(uri, url):
-            problem = f"is the experiment database, got {uri!r}; give MLflow a file of its own, such as " \
-                      f"sqlite:///{Path(settings.base_dir) / 'mlflow.db'}"
+            problem = (f"is the experiment database, got {uri!r}; give MLflow a file of its own, such as "
+                       f"sqlite:///{Path(settings.base_dir) / 'mlflow.db'}")
         if problem and (settings.mlflow.tracking_uri or not issues):
             issues.append(ConfigIssue("mlflow.tracking_uri" if settings.mlflow.tracking_uri else "base_dir", problem,
                                       "experiment.yaml"))

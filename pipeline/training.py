@@ -20,6 +20,7 @@ from network.rules import LearningRule, RuleContext
 from pipeline.callbacks.base import Callback, ordered
 from pipeline.callbacks.checkpoint import load_checkpoint
 from pipeline.callbacks.tracker import MetricsTracker
+from pipeline.preflight import run_problems
 from pipeline.state import DivergenceError, FitState
 from settings import Factory, NonNegativeInt, PositiveFloat, PositiveInt
 from settings.registries import PIPELINES
@@ -96,7 +97,8 @@ class TrainingPipeline:
 
     @staticmethod
     def check_params(params: dict) -> list[tuple[str, str]]:
-        """One simulation has one time step: every component's ``dt`` must agree."""
+        """One simulation has one time step: every component's ``dt`` must agree; then the checks
+        of the whole run (pipeline.preflight: outputs per class, monitors, finite numbers, memory)."""
         steps: dict[str, float] = {}
 
         def collect(value, path: str) -> None:
@@ -115,7 +117,7 @@ class TrainingPipeline:
         if len(set(steps.values())) > 1:
             shown = ", ".join(f"{where} {value:g}" for where, value in steps.items())
             return [("", f"components step time differently ({shown}); set env.dt once instead")]
-        return []
+        return run_problems(params)
 
     # --- set-up ----------------------------------------------------------------------------
     def prepare(self, seed: int) -> tuple[DataSplits, dict[str, EncodedSplit], Model]:

@@ -36,7 +36,9 @@ class Override:
         try:
             parse_path(path)
         except ValueError:
-            raise ConfigError(ConfigIssue("", f"{path!r} is not a valid path (use a.b[0].c=VALUE)", "--set")) from None
+            raise ConfigError(ConfigIssue("", f"has a malformed path, got {path!r}; write PATH=VALUE with dot paths "
+                                          "and integer indices, such as model.layers[0].out_features=3",
+                                          "--set")) from None
         return cls(path, parse_scalar(raw), text)
 
 

@@ -33,9 +33,10 @@ def test_a_scheduler_that_fails_on_its_first_step_is_rejected():
 
 
 def test_too_few_outputs_for_the_classes_names_the_fix():
-    pipe = make_pipeline(TINY_CONFIG.replace("out_features: 10", "out_features: 3"))
-    with pytest.raises(ValueError, match="the model has 3 output.s. but the data has 10 classes; set the readout"):
-        pipe.prepare(seed=0)
+    """Refused by validation, before the data is loaded (it used to fail inside the run)."""
+    with pytest.raises(ConfigError, match=r"model.readout.out_features is too small for the data: the model has 3 "
+                                          r"output.s. but the data has 10 classes, got 3; set the readout"):
+        make_pipeline(TINY_CONFIG.replace("out_features: 10", "out_features: 3"))
 
 
 def test_components_must_share_one_time_step():
