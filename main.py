@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
+
+from tools.version import SPIKELAB_VERSION
 
 EXIT_OK, EXIT_INVALID, EXIT_FAILED, EXIT_INTERRUPTED = 0, 2, 3, 130
 DEFAULT_EXPERIMENT = "configs/default"
@@ -22,6 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
                     f"bundled quick tour ({DEFAULT_EXPERIMENT}) and prints its summary.",
         epilog="Exit codes: 0 all runs completed, 2 invalid input (nothing was run or written), "
                "3 some runs FAILED (the others completed), 130 interrupted.")
+    parser.add_argument("--version", action="version", version=f"Spikelab {SPIKELAB_VERSION}",
+                        help="print the Spikelab version and exit")
     sub = parser.add_subparsers(dest="command", metavar="command")
 
     run = sub.add_parser("run", help="train every trial x repeat of an experiment folder",
@@ -148,8 +153,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     result = run_experiment(resolved, db_url=args.db, fresh=args.fresh, n_jobs=args.n_jobs,
                             progress=not args.no_progress, retry_failed=args.retry_failed,
                             mlflow=False if args.no_mlflow else None)
-    print_summary(result)
+    print_summary(result, resume=resume_command(args))
     return result.exit_code
+
+
+def resume_command(args: argparse.Namespace) -> str:
+    """The command that resumes this ``run``: its own arguments, without ``--fresh`` (which would
+    start yet another version)."""
+    from experiment.reporting import cli_command
+
+    words = ["run", args.dir]
+    words += [word for override in args.overrides for word in ("--set", override)]
+    words += [word for trial in args.trial for word in ("--trial", trial)]
+    words += ["--db", args.db] if args.db else []
+    words += ["--n-jobs", str(args.n_jobs)] if args.n_jobs is not None else []
+    words += [flag for flag, given in (("--retry-failed", args.retry_failed), ("--no-mlflow", args.no_mlflow),
+                                       ("--no-progress", args.no_progress)) if given]
+    return f"{cli_command()} {shlex.join(words)}"
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -268,8 +288,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INVALID
     except KeyboardInterrupt as exc:
-        print(f"interrupted{': ' + str(exc) if str(exc) else ''}; the current run is INTERRUPTED and resumes "
-              "from its last checkpoint when you run the same command again", file=sys.stderr)
+        reason = f": {exc}" if str(exc) else ""
+        if args.command == "run":
+            print(f"interrupted{reason}; the current run is INTERRUPTED and resumes from its last checkpoint with:",
+                  file=sys.stderr)
+            print(f"resume:      {resume_command(args)}", file=sys.stderr)
+        else:
+            print(f"interrupted{reason}; the current run is INTERRUPTED and resumes from its last checkpoint when you "
+                  "run the same command again", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
         sys.stdout = stdout

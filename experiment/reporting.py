@@ -36,8 +36,19 @@ def summary_table(frame, metrics: list[str], by: str = "trial") -> list[str]:
     return ["  ".join(str(x).ljust(w) for x, w in zip(line, widths)).rstrip() for line in [header] + rows]
 
 
-def print_summary(result, out: TextIO | None = None) -> None:
-    """After ``run``: the per-trial table, then where the database, run folders and MLflow store are."""
+def cli_command() -> str:
+    """``python main.py`` as typed in the current folder: ``main.py`` is named by its absolute path
+    unless it is in this folder (so every printed command works where it was printed)."""
+    main_py = Path(__file__).resolve().parents[1] / "main.py"
+    return "python main.py" if main_py.parent == Path.cwd().resolve() else f"python {shlex.quote(str(main_py))}"
+
+
+def print_summary(result, out: TextIO | None = None, resume: str | None = None) -> None:
+    """After ``run``: the per-trial table, then where the database, run folders and MLflow store are
+    (absolute paths: relative ones in experiment.yaml are relative to the current folder).
+    ``resume``: the command that resumes unfinished runs (default: "the same command")."""
+    from experiment.store.engine import absolute_url
+
     out = out or sys.stdout
     import analysis
     from experiment.store import SQLStore
@@ -56,21 +67,22 @@ def print_summary(result, out: TextIO | None = None) -> None:
                 print("  " + line, file=out)
     finally:
         store.close()
-    print(f"\ndatabase:    {result.db_url}", file=out)
-    print(f"run folders: {result.run_root}/<trial>/repeat_<k>/", file=out)
+    db_url = absolute_url(result.db_url)
+    print(f"\ndatabase:    {db_url}", file=out)
+    print(f"run folders: {Path(result.run_root).resolve()}/<trial>/repeat_<k>/", file=out)
     if result.mlflow_uri:
         from experiment.mlflow_mirror import mlflow_ui_command
 
         print(f"MLflow:      {mlflow_ui_command(result.mlflow_uri)}", file=out)
     name = shlex.quote(result.experiment.name)
-    db = "" if is_default_db(result.db_url) else f" --db {shlex.quote(result.db_url)}"  # pastes into a shell
-    print(f"more:        python main.py show {name}{db} | status {name}{db} | export {name} --csv {name}.csv{db}",
+    db = "" if is_default_db(result.db_url) else f" --db {shlex.quote(db_url)}"  # pastes into a shell
+    print(f"more:        {cli_command()} show {name}{db} | status {name}{db} | export {name} --csv {name}.csv{db}",
           file=out)
     for outcome in result.failed:
         print(f"FAILED {outcome.label}: {outcome.error}", file=out)
     if result.unfinished:
-        print(f"{len(result.unfinished)} run(s) did not finish ({shorten(result.unfinished)}); run the same command "
-              "again to resume them", file=out)
+        print(f"{len(result.unfinished)} run(s) did not finish ({shorten(result.unfinished)}); "
+              + (f"resume them with: {resume}" if resume else "run the same command again to resume them"), file=out)
     if result.running_elsewhere:
         print(f"{len(result.running_elsewhere)} run(s) are still RUNNING in another process "
               f"({shorten(result.running_elsewhere)}); run the same command again once they finish", file=out)

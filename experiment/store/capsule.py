@@ -10,6 +10,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from tools.version import SPIKELAB_VERSION
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 #: Distributions whose versions are recorded (missing ones are left out).
@@ -56,13 +58,14 @@ def cpu_model() -> str | None:
 
 
 def environment_capsule(root: Path = PROJECT_ROOT) -> dict[str, Any]:
-    """git_sha, git_dirty, python, packages, host, cpu, cpu_count, platform."""
+    """git_sha, git_dirty, python, packages (Spikelab's own version as ``spikelab``), host, cpu,
+    cpu_count, platform."""
     sha, dirty = git_state(root)
     return {
         "git_sha": sha,
         "git_dirty": dirty,
         "python": sys.version.split()[0],
-        "packages": package_versions(),
+        "packages": {"spikelab": SPIKELAB_VERSION, **package_versions()},
         "host": socket.gethostname(),
         "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
