@@ -24,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "experiment, trial, repeat, parameter and metric in a database. Without a command, runs the "
                     f"bundled quick tour ({DEFAULT_EXPERIMENT}) and prints its summary.",
         epilog="Exit codes: 0 all runs completed, 2 invalid input (nothing was run or written), "
-               "3 some runs FAILED (the others completed), 130 interrupted.")
+               "3 some runs FAILED or not finished (the others completed), 130 interrupted.")
     parser.add_argument("--version", action="version", version=f"Spikelab {SPIKELAB_VERSION}",
                         help="print the Spikelab version and exit")
     sub = parser.add_subparsers(dest="command", metavar="command")
