@@ -62,6 +62,18 @@ class DENKernel(Kernel):
         t = steps * self.dt
         return self.v_0 * (torch.exp(-t / self.tau_m) - torch.exp(-t / self.tau_s))
 
+    def initial_state(self, batch: int, dtype: torch.dtype = torch.float32, device=None) -> Tensor:
+        """The two scaled traces ``[2, B, N]`` (float64, as :meth:`trace` keeps them)."""
+        return torch.zeros(2, batch, self.size, dtype=torch.float64, device=device)
+
+    def step_trace(self, x: Tensor, state: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """``a_k <- b_k a_k + c_k x`` for the two traces (``c = V0, -V0``); ``V = a_m + a_s``."""
+        decay = torch.exp(-self._traces.rates.to(state.device)).reshape(2, 1, 1)
+        scales = self._traces.scales.to(state.device).reshape(2, 1, 1)
+        state = decay * state + scales * x.to(torch.float64)
+        v = state.sum(dim=0).to(x.dtype)
+        return v, v, state
+
     def trace(self, x: Tensor, state: Tensor | None = None) -> KernelTrace:
         """``x``: input current ``[T, B, N]``; state: ``[2, B, N]`` (float64), the two scaled
         exponential traces ``V0 A_m`` and ``-V0 A_s`` after the last step, with

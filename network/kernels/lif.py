@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from network.kernels.base import Kernel, KernelTrace
 from network.kernels.fused import leaky_recurrence, lif_recurrence
+from network.kernels.params import NeuronValue, add_neuron_constant
 from network.surrogates import Surrogate
 from settings import PositiveFloat
 from settings.registries import KERNELS, SURROGATES
@@ -65,50 +66,59 @@ class LIFKernel(Kernel):
     """Leaky integrate-and-fire neurons trained with surrogate gradients.
 
     Args:
-        tau_m: membrane time constant (ms).
-        tau_syn: synaptic time constant (ms); set it for the CUBA form with a synaptic current,
+        tau_m: membrane time constant (ms): a number, or an initializer drawn per neuron
+            (``{type: Normal, mean: 20, std: 5}``; the decay uses ``|tau|``).
+        tau_syn: synaptic time constant (ms; a number or an initializer); set it for the CUBA form with a synaptic current,
             ``I_t = beta I_{t-1} + x_t``, ``U_t = alpha U_{t-1} + I_t - v_th z_{t-1}`` (soft reset).
         v_th: firing threshold.
         v_reset: reset potential (hard reset).
         reset: ``soft`` (subtract v_th), ``hard`` (set to v_reset) or ``none``.
         detach_reset: stop gradients through the reset.
         surrogate: pseudo-derivative of the spike.
-        learn_tau: train one tau_m (and tau_syn) per neuron.
+        learn_tau: train one tau_m (and tau_syn) per neuron (the same as ``learn: [tau_m, tau_syn]``).
+        learn: the per-neuron constants to train (``[tau_m]``, ``[tau_syn]`` or both).
         fused: use the fused forward/backward (``false``: step-by-step autograd, for reference).
         dt: time step (ms).
     """
 
-    def __init__(self, size: int, tau_m: PositiveFloat = 20.0, tau_syn: PositiveFloat | None = None,
+    def __init__(self, size: int, tau_m: NeuronValue = 20.0, tau_syn: NeuronValue | None = None,
                  v_th: float = 1.0, v_reset: float = 0.0, reset: Literal["soft", "hard", "none"] = "soft",
                  detach_reset: bool = False, surrogate: Surrogate = "FastSigmoid", learn_tau: bool = False,
-                 fused: bool = True, dt: PositiveFloat = 1.0):
+                 learn: list[Literal["tau_m", "tau_syn"]] = (), fused: bool = True, dt: PositiveFloat = 1.0):
         super().__init__()
         self.size, self.dt, self.v_th, self.v_reset = size, dt, v_th, v_reset
         self.reset, self.detach_reset, self.fused = reset, detach_reset, fused
         self.surrogate = SURROGATES.create(surrogate)
-        shape = (size,) if learn_tau else ()
-        tau = torch.full(shape, float(tau_m))
-        self.tau_m = nn.Parameter(tau) if learn_tau else nn.Buffer(tau)
-        if tau_syn is None:
-            self.tau_syn = None
-        else:
-            tau_s = torch.full(shape, float(tau_syn))
-            self.tau_syn = nn.Parameter(tau_s) if learn_tau else nn.Buffer(tau_s)
+        learned = {"tau_m", "tau_syn"} if learn_tau else set(learn)
+        add_neuron_constant(self, "tau_m", tau_m, size, "tau_m" in learned)
+        add_neuron_constant(self, "tau_syn", tau_syn, size, "tau_syn" in learned)
+
+    @staticmethod
+    def check_params(params: dict) -> list[tuple[str, str]]:
+        if "tau_syn" in params["learn"] and params["tau_syn"] is None:
+            return [("learn", "lists tau_syn, but tau_syn is not set (the current-based LIF has none)")]
+        return []
 
     def parameters_now(self) -> LIFParameters:
         beta = None if self.tau_syn is None else _decay(self.tau_syn, self.dt)
         return LIFParameters(_decay(self.tau_m, self.dt), beta, self.v_th, self.v_reset, self.reset,
                              self.detach_reset, self.surrogate)
 
-    def initial_state(self, x: Tensor) -> LIFState:
-        zeros = torch.zeros(x.shape[1:], dtype=x.dtype, device=x.device)
+    def initial_state(self, batch: int, dtype: torch.dtype = torch.float32, device=None) -> LIFState:
+        zeros = torch.zeros(batch, self.size, dtype=dtype, device=device)
         return LIFState(zeros, None if self.tau_syn is None else zeros)
 
-    def trace(self, x: Tensor, state: LIFState | None = None) -> KernelTrace:
-        state = state if state is not None else self.initial_state(x)
+    def step_trace(self, x: Tensor, state: LIFState) -> tuple[Tensor, Tensor, LIFState]:
         p = self.parameters_now()
+        membrane = p.alpha * state.u + ((1 - p.alpha) * x if p.beta is None else p.beta * state.i + x)
+        z, state = lif_step(x, state, p)
+        return z, membrane, state
+
+    def trace(self, x: Tensor, state: LIFState | None = None) -> KernelTrace:
         if not self.fused:
-            return self._trace_steps(x, state, p)
+            return self.trace_steps(x, state)
+        state = state if state is not None else self.initial_state(x.shape[1], x.dtype, x.device)
+        p = self.parameters_now()
         if p.beta is None:
             drive, i_last, gain = x, None, 1 - p.alpha
         else:
@@ -118,33 +128,31 @@ class LIFKernel(Kernel):
                                         p.detach_reset, p.surrogate, gain, undecayed_reset=p.beta is not None)
         return KernelTrace(z, LIFState(u, i_last), membrane)
 
-    def _trace_steps(self, x: Tensor, state: LIFState, p: LIFParameters) -> KernelTrace:
-        spikes, membrane = [], []
-        for x_t in x.unbind(0):
-            pre_u = p.alpha * state.u + ((1 - p.alpha) * x_t if p.beta is None else p.beta * state.i + x_t)
-            z, state = lif_step(x_t, state, p)
-            spikes.append(z)
-            membrane.append(pre_u)
-        return KernelTrace(torch.stack(spikes), state, torch.stack(membrane))
-
 
 @KERNELS.register
 class LIKernel(Kernel):
     """Leaky integrator (no spikes): ``o_t = alpha o_{t-1} + (1 - alpha) x_t``, alpha = exp(-dt/tau).
 
     Args:
-        tau: time constant (ms).
+        tau: time constant (ms): a number, or an initializer drawn per neuron.
         learn_tau: train one tau per neuron.
         dt: time step (ms).
     """
 
     spiking = False
 
-    def __init__(self, size: int, tau: PositiveFloat = 20.0, learn_tau: bool = False, dt: PositiveFloat = 1.0):
+    def __init__(self, size: int, tau: NeuronValue = 20.0, learn_tau: bool = False, dt: PositiveFloat = 1.0):
         super().__init__()
         self.size, self.dt = size, dt
-        tau_t = torch.full((size,) if learn_tau else (), float(tau))
-        self.tau = nn.Parameter(tau_t) if learn_tau else nn.Buffer(tau_t)
+        add_neuron_constant(self, "tau", tau, size, learn_tau)
+
+    def initial_state(self, batch: int, dtype: torch.dtype = torch.float32, device=None) -> Tensor:
+        return torch.zeros(batch, self.size, dtype=dtype, device=device)
+
+    def step_trace(self, x: Tensor, state: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        alpha = _decay(self.tau, self.dt)
+        v = alpha * state + (1 - alpha) * x
+        return v, v, v
 
     def trace(self, x: Tensor, state: Tensor | None = None) -> KernelTrace:
         alpha = _decay(self.tau, self.dt)

@@ -62,6 +62,16 @@ class SequentialDENKernel(Kernel):
         """``h[k] = c (b_m^(k+1) - b_s^(k+1)) / (b_m - b_s)`` (closed form)."""
         return self.scale * (self.b_m ** (steps + 1) - self.b_s ** (steps + 1)) / (self.b_m - self.b_s)
 
+    def initial_state(self, batch: int, dtype: torch.dtype = torch.float32, device=None) -> SequentialState:
+        zeros = torch.zeros(batch, self.size, dtype=dtype, device=device)
+        return SequentialState(zeros, zeros)
+
+    def step_trace(self, x: Tensor, state: SequentialState) -> tuple[Tensor, Tensor, SequentialState]:
+        i = self.b_s * state.i + x
+        u = self.b_m * state.u + i
+        v = u * self.scale if self.scaled else u
+        return v, v, SequentialState(i, u)
+
     def trace(self, x: Tensor, state: SequentialState | None = None) -> KernelTrace:
         """``x``: input current ``[T, B, N]``; state: ``(I, U)`` ``[B, N]`` after the last step."""
         if state is None:
@@ -111,6 +121,17 @@ class LeakyKernel(Kernel):
         if self.reset:
             raise TypeError("a LeakyKernel with reset is not linear: it has no impulse response")
         return self.b ** steps
+
+    def initial_state(self, batch: int, dtype: torch.dtype = torch.float32, device=None) -> Tensor:
+        return torch.zeros(batch, self.size, dtype=dtype, device=device)
+
+    def step_trace(self, x: Tensor, state: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        u = self.b * state + x
+        if not self.spiking:
+            return u, u, u
+        z = self.surrogate.spike(u - self.v_th)
+        after = u * (1 - z) + self.v_reset * z if self.reset else u
+        return z, u, after
 
     def trace(self, x: Tensor, state: Tensor | None = None) -> KernelTrace:
         """``x``: input current ``[T, B, N]``; state: U ``[B, N]`` after the last step (after a reset)."""
