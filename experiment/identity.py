@@ -24,10 +24,9 @@ RESERVED_FOLDERS = ("config", "report")  # a version folder's own subfolders: no
 
 
 def check_distinct(trials: Iterable[ResolvedTrial]) -> None:
-    """Refuse trials that would share runs (same config hash) or run folders (same safe name)."""
+    """Refuse trials that would share runs (same config hash) or write into a reserved folder."""
     issues: list[ConfigIssue] = []
     by_hash: dict[str, str] = {}
-    by_folder: dict[str, str] = {}
     for trial in trials:
         digest = config_hash(trial.config)
         if digest in by_hash:
@@ -35,14 +34,10 @@ def check_distinct(trials: Iterable[ResolvedTrial]) -> None:
                                           "config, so they would share their runs; make them differ or drop one",
                                       "trials.yaml"))
         by_hash.setdefault(digest, trial.name)
-        folder = safe_name(trial.name)
+        folder = safe_name(trial.name)  # one folder per name (settings.names), so only reserved ones clash
         if folder in RESERVED_FOLDERS:
             issues.append(ConfigIssue("", f"trial name {trial.name!r} is reserved (outputs/<experiment>/{folder}/ "
                                           "holds the experiment's own files); rename it", "trials.yaml"))
-        if folder in by_folder:
-            issues.append(ConfigIssue("", f"trials {by_folder[folder]!r} and {trial.name!r} would both write into "
-                                          f"the run folder {folder!r}; rename one", "trials.yaml"))
-        by_folder.setdefault(folder, trial.name)
     if issues:
         raise ConfigError(issues)
 

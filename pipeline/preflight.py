@@ -116,8 +116,9 @@ def memory_estimate(params: dict, sizes: RunSizes) -> dict[str, int]:
 
     - ``parameters``: weights and their gradients, ``2 x sum(in x out)`` over the layers and a
       readout with ``out_features`` (optimizer state comes on top);
-    - ``activations``: one ``[L, B, N]`` tensor per layer and the encoded input batch, for a
-      training batch (BPTT keeps them for the backward pass) or an evaluation batch;
+    - ``activations``: one ``[L, B, N]`` tensor per layer (its output, kept for the backward
+      pass and in the traces), for a training or an evaluation batch, whichever is larger; the
+      encoded input batch is left out (event-based encodings are not ``[L, B, F']``);
     - ``data``: the features ``[P, F]`` (float32) and at least one value per encoded input.
     """
     width = 8 if params.get("dtype") == "float64" else 4
@@ -128,9 +129,8 @@ def memory_estimate(params: dict, sizes: RunSizes) -> dict[str, int]:
     readout = params["model"]["readout"]
     weights = sum(fans) + (size * sizes.outputs if "out_features" in readout else 0)
     batch = max(params["batch_size"], params.get("eval_batch_size") or 4 * params["batch_size"])
-    per_sample = sizes.inputs + sum(sizes.layers)
     return {"parameters": 2 * weights * width,
-            "activations": sizes.steps * min(batch, sizes.shape.samples) * per_sample * width,
+            "activations": sizes.steps * min(batch, sizes.shape.samples) * sum(sizes.layers) * width,
             "data": sizes.shape.samples * (sizes.shape.features * 4 + sizes.inputs * width)}
 
 

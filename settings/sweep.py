@@ -221,6 +221,10 @@ def check_search(search: dict) -> None:
         if objective.get("direction", "maximize") not in OBJECTIVE_DIRECTIONS:
             raise ConfigError(ConfigIssue(f"{where}.direction", f"must be one of {', '.join(OBJECTIVE_DIRECTIONS)}, "
                                                                 f"got {format_value(objective.get('direction'))}"))
+    seed = search.get("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**63:
+        raise ConfigError(ConfigIssue("search.seed", f"must be an integer >= 0 and < {2**63}, got "
+                                                     f"{format_value(seed)}"))
     if search.get("pruner", "none") not in PRUNERS:
         raise ConfigError(ConfigIssue("search.pruner", f"must be one of {', '.join(PRUNERS)}, got "
                                                        f"{format_value(search.get('pruner'))}"))

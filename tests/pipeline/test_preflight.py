@@ -39,5 +39,5 @@ def test_the_memory_estimate_is_a_lower_bound_of_the_weights():
     assert (sizes.inputs, sizes.layers, sizes.outputs, sizes.steps) == (64, [16], 10, 100)
     estimate = memory_estimate(config, sizes)
     assert estimate["parameters"] == 2 * 4 * (64 * 16 + 16 * 10)
-    assert estimate["activations"] == 100 * 256 * (64 + 16) * 4
+    assert estimate["activations"] == 100 * 256 * 16 * 4
     assert PIPELINES.get("TrainingPipeline").check_params(config) == []

@@ -89,6 +89,14 @@ def test_a_root_seed_outside_what_the_database_stores(capsys, folder, seed):
                                         f"got {shown}")
 
 
+@pytest.mark.parametrize("method", ["random", "tpe"])
+def test_a_search_seed_outside_that_range(capsys, folder, method):
+    (folder / "trials.yaml").write_text(f"- name: s\n  search: {{method: {method}, n_trials: 2, seed: -3, "
+                                        "params: {epochs: {choice: [0, 1]}}}\n")
+    assert rejected(capsys, folder) == (f"error: trials.yaml (s): search.seed must be an integer >= 0 and < "
+                                        f"{2**63}, got -3")
+
+
 def test_the_largest_seed_is_accepted(capsys, folder):
     assert main.main(["config", str(folder), "--set", f"experiment.seed={2**63 - 1}"]) == 0
 
