@@ -96,17 +96,18 @@ def _write_plots(history: list[dict], output_dir: Path, log: RunLog) -> None:
         log.note(f"could not draw plots/: {type(exc).__name__}: {exc}")
 
 
-def _resume_point(store: SQLStore, run_id: int, output_dir: Path) -> tuple[dict | None, list[str]]:
+def _resume_point(store: SQLStore, run_id: int, output_dir: Path) -> tuple[Path | None, dict | None, list[str]]:
     """An interrupted or stale previous attempt resumes from its last checkpoint; anything else
     (first attempt, or a retry after FAILED) starts over. A checkpoint that cannot be loaded
     (truncated, corrupt, or refused as unsafe) is renamed ``*.unusable`` and best.pt tried, else
-    the run starts over; the notes say what happened (one line each, naming the file)."""
+    the run starts over. Returns the checkpoint's path, the checkpoint, and notes that say what
+    happened (one line each, naming the file)."""
     from pipeline.callbacks.checkpoint import CheckpointError, load_checkpoint
 
     attempts = store.attempts(run_id)
     previous = attempts[-2] if len(attempts) >= 2 else None
     if previous is None or previous.exit_reason not in (RunStatus.INTERRUPTED.value, RunStatus.STALE.value):
-        return None, []
+        return None, None, []
     notes: list[str] = []
     folder = output_dir / "checkpoints"
     for path in (folder / "last.pt", folder / "best.pt"):
@@ -121,10 +122,10 @@ def _resume_point(store: SQLStore, run_id: int, output_dir: Path) -> tuple[dict 
             continue
         if notes:
             notes.append(f"resuming from {path} (epoch {int(ckpt['epoch'])}) instead")
-        return {**ckpt, "path": str(path)}, notes
+        return path, ckpt, notes
     if notes:
         notes.append("no usable checkpoint: the run starts over from epoch 0")
-    return None, notes
+    return None, None, notes
 
 
 _STORES: dict[str, SQLStore] = {}
@@ -160,7 +161,8 @@ def parent_is_gone(task: RunTask) -> bool:
     return task.parent_pid is not None and os.getppid() != task.parent_pid
 
 
-_WATCHDOG: dict[str, object] = {}  # "thread": the running watchdog, "busy": a run is training
+_TRAINING = threading.Event()  # set while this process executes a task
+_WATCHDOG: list[threading.Thread] = []  # the parent watchdog of this process, once started
 
 
 def _watch_parent(parent_pid: int, interval_s: float) -> None:
@@ -170,7 +172,7 @@ def _watch_parent(parent_pid: int, interval_s: float) -> None:
 
     while os.getppid() == parent_pid:
         time.sleep(interval_s)
-    if _WATCHDOG.get("busy"):
+    if _TRAINING.is_set():
         os.kill(os.getpid(), signal.SIGTERM)
         time.sleep(10 * interval_s + 5)  # the run records itself INTERRUPTED and the process ends
     os._exit(1)
@@ -178,11 +180,10 @@ def _watch_parent(parent_pid: int, interval_s: float) -> None:
 
 def start_parent_watchdog(parent_pid: int, interval_s: float = 0.2) -> None:
     """Once per worker process: a daemon thread that ends the process when ``parent_pid`` dies."""
-    if _WATCHDOG.get("thread") is None:
-        thread = threading.Thread(target=_watch_parent, args=(parent_pid, interval_s), name="parent-watchdog",
-                                  daemon=True)
-        thread.start()
-        _WATCHDOG["thread"] = thread
+    if not _WATCHDOG:
+        _WATCHDOG.append(threading.Thread(target=_watch_parent, args=(parent_pid, interval_s),
+                                          name="parent-watchdog", daemon=True))
+        _WATCHDOG[0].start()
 
 
 def _end_worker_process() -> None:
@@ -214,7 +215,7 @@ def execute_task(task: RunTask, extra_callbacks: list | tuple = ()) -> RunOutcom
     if task.threads:
         set_threads(task.threads)
     store = worker_store(task.db_url)
-    _WATCHDOG["busy"] = True
+    _TRAINING.set()
     try:
         return _execute_claimed(task, store, extra_callbacks)
     except KeyboardInterrupt:
@@ -222,7 +223,7 @@ def execute_task(task: RunTask, extra_callbacks: list | tuple = ()) -> RunOutcom
             _end_worker_process()
         raise
     finally:
-        _WATCHDOG["busy"] = False
+        _TRAINING.clear()
 
 
 def _execute_claimed(task: RunTask, store: SQLStore, extra_callbacks: list | tuple) -> RunOutcome:
@@ -234,13 +235,13 @@ def _execute_claimed(task: RunTask, store: SQLStore, extra_callbacks: list | tup
                           error=f"already {store.run(task.run_id).status.value} (claimed elsewhere)")
     output_dir = Path(task.output_dir)
     log = RunLog(output_dir / "log.txt")
-    resume, notes = _resume_point(store, task.run_id, output_dir)
+    resume_path, resume, notes = _resume_point(store, task.run_id, output_dir)
     if resume is None:
         store.delete_metrics_after(task.run_id, -1)  # a fresh start forgets partial attempts
         for stale in (output_dir / "checkpoints").glob("*.pt"):
             stale.unlink()
     log.note(f"attempt {attempt.number} of run {task.run_id} ({task.label}) on {socket.gethostname()}, pid {os.getpid()}, "
-             f"seed {task.seed}" + (f", resuming from {Path(resume['path']).name}" if resume is not None else ""))
+             f"seed {task.seed}" + (f", resuming from {resume_path.name}" if resume_path is not None else ""))
     for note in notes:
         log.note(note)
     callbacks = [DBLogger(store, task.run_id), log, *extra_callbacks]

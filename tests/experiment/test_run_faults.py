@@ -63,7 +63,8 @@ class InterruptAt(Callback):
 def run_interrupted(monkeypatch, folder: Path, epoch: int) -> None:
     """``run`` in this process, interrupted after ``epoch``: its run is left INTERRUPTED."""
     defaults = runner.default_callbacks
-    monkeypatch.setattr(runner, "default_callbacks", lambda pipe, progress: defaults(pipe, progress) + [InterruptAt(epoch)])
+    monkeypatch.setattr(runner, "default_callbacks",
+                        lambda pipe, progress: defaults(pipe, progress) + [InterruptAt(epoch)])
     assert main.main(["run", str(folder), "--no-progress"]) == 130
     monkeypatch.undo()
 

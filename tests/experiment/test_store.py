@@ -257,6 +257,18 @@ def test_artifacts(store: SQLStore, experiment, trial) -> None:
                                                                                            "e" * 64, 10)]
 
 
+def test_experiment_artifacts_reads_every_run_in_one_list(store: SQLStore, experiment, trial) -> None:
+    first, second = store.ensure_runs(experiment.id, new_runs(trial, 2))
+    other = store.open_experiment("other", "", 0, "cfg", {}, environment_capsule())
+    other_run = store.ensure_runs(other.id, [NewRun(store.upsert_trial(other.id, "t", {}, "h").id, "h", 0, 1, "o")])[0]
+    store.add_artifacts(second.id, [("log", "b/log.txt", "b" * 64, 3)])
+    store.add_artifacts(first.id, [("log", "a/log.txt", "a" * 64, 1), ("csv", "a/metrics.csv", "c" * 64, 2)])
+    store.add_artifacts(other_run.id, [("log", "o/log.txt", "o" * 64, 4)])
+    assert store.experiment_artifacts(experiment.id) == [
+        (first.id, "log", "a/log.txt", "a" * 64, 1), (first.id, "csv", "a/metrics.csv", "c" * 64, 2),
+        (second.id, "log", "b/log.txt", "b" * 64, 3)]
+
+
 # -- read-only access ---------------------------------------------------------------------------
 def test_readonly_store_reads_but_cannot_write(url: str, store: SQLStore, experiment, trial) -> None:
     run = store.ensure_runs(experiment.id, new_runs(trial, 1))[0]
