@@ -4,6 +4,7 @@ from network.events import SpikeTimes
 from network.kernels import den, lif, stepped  # noqa: F401
 from network.kernels.base import Kernel
 from network.layers import Dense, Layer
+from network.recurrent import Recurrent
 from network.network import Network, NetworkOutput
 
 __all__ = ["SpikeTimes", "Kernel", "Dense", "Layer", "Network", "NetworkOutput"]

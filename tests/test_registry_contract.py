@@ -20,6 +20,7 @@ from tools.seeding import seed_everything
 # the least YAML each component needs (required parameters only)
 MINIMAL = {
     "Dense": {"out_features": 3, "kernel": "LIFKernel"},
+    "Recurrent": {"out_features": 3, "kernel": "LIFKernel"},
     "LeakyIntegrator": {"out_features": 3},
     "Network": {"layers": [{"type": "Dense", "out_features": 3, "kernel": "LIFKernel"}], "readout": "SpikeCount"},
     "StepLR": {"step_size": 2}, "MultiStepLR": {"milestones": [1, 2]}, "ExponentialLR": {"gamma": 0.9},
