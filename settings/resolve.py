@@ -136,8 +136,9 @@ def resolve_experiment(folder: str | Path, set_args: list[str] = (), only: list[
         matched |= {trial.name} if whole else {p.name for p in points}
         if not points and trial.search is not None:  # model-based search: probe its space now
             try:
-                probe = search_probe(trial)
-                resolve_config(files.config, files.env, probe.settings, config_overrides, root)
+                for end in (0, -1):  # both corners of the space: a too-large upper bound fails here, not mid-run
+                    probe = search_probe(trial, end)
+                    resolve_config(files.config, files.env, probe.settings, config_overrides, root)
                 searches.append(trial)
             except ConfigError as exc:
                 issues.extend(exc.located(f"trials.yaml ({trial.name})").issues)

@@ -165,8 +165,9 @@ def check_distribution(kind: str, args: Any, path: str) -> None:
         return
     numeric = isinstance(args, list) and len(args) == 2 and all(
         isinstance(a, (int, float)) and not isinstance(a, bool) for a in args)
-    if not numeric or args[0] >= args[1]:
-        raise ConfigError(ConfigIssue(join_path(path, kind), f"must be [low, high] with low < high, got {format_value(args)}"))
+    if not numeric or not all(math.isfinite(a) for a in args) or args[0] >= args[1]:
+        raise ConfigError(ConfigIssue(join_path(path, kind), f"must be [low, high] with finite low < high, got "
+                                                             f"{format_value(args)}"))
     if kind == "loguniform" and args[0] <= 0:
         raise ConfigError(ConfigIssue(join_path(path, kind), f"bounds must be > 0, got {format_value(args)}"))
     if kind == "randint" and not all(isinstance(a, int) for a in args):
@@ -238,13 +239,14 @@ def search_objectives(search: dict) -> list[dict]:
     return [o if isinstance(o, dict) else {"metric": o} for o in objectives]
 
 
-def search_probe(trial: Any) -> SweepPoint:
-    """One point inside a model-based search's space (lower bounds, first choices) to validate it."""
+def search_probe(trial: Any, end: int = 0) -> SweepPoint:
+    """A corner of a model-based search's space to validate it: lower bounds and first choices
+    (``end`` 0), or upper bounds and last choices (``end`` -1)."""
     check_search(trial.search)
     values = {}
     for key, spec in trial.search["params"].items():
         (kind, args), = spec.items()
-        values[key] = args[0]
+        values[key] = args[end]
     return SweepPoint(f"{trial.name}-probe", _settings(trial.settings, values), values)
 
 

@@ -336,3 +336,17 @@ def test_a_run_too_large_for_memory(capsys, folder):
     assert line.startswith("error: trial 'base': model.layers[0].out_features makes one run need at least ")
     assert "got 1000000000; " in line
     assert line.endswith("is available here: make the layers, batch_size, T or the data smaller")
+
+
+@pytest.mark.parametrize("params, expect", [
+    ('{"model.layers[0].out_features": {randint: [8, 1000000000]}}',
+     "error: trials.yaml (s): model.layers[0].out_features makes one run need at least "),
+    ("{optimizer.lr: {uniform: [0.001, .inf]}}",
+     "error: trials.yaml (s): search.params.optimizer.lr.uniform must be [low, high] with finite low < high, got "
+     "[0.001, inf]"),
+])
+def test_a_search_space_whose_far_corner_cannot_run(capsys, folder, params, expect):
+    """A model-based search samples its points while the experiment runs: both corners of the space
+    are checked before anything is written."""
+    (folder / "trials.yaml").write_text(f"- name: s\n  search: {{method: tpe, n_trials: 2, params: {params}}}\n")
+    assert rejected(capsys, folder).startswith(expect)
