@@ -3,7 +3,8 @@
 A run is identified by ``(experiment version, config hash, repeat)`` and writes into
 ``<version folder>/<safe trial name>/repeat_<k>/``. These checks refuse, with one line each, the
 inputs that would make two runs share a record or a folder: two trials with the same resolved
-config, two trial names that sanitise to the same folder, a trial whose config changed since
+config, two trial names whose folders differ only in letter case (one folder on macOS and
+Windows), a trial whose config changed since
 the version recorded it, and a version folder that belongs to another database.
 """
 from __future__ import annotations
@@ -17,6 +18,7 @@ from experiment.store import ExperimentRecord, TrialRecord
 from experiment.store.engine import absolute_url
 from experiment.store.params import flatten
 from settings.errors import ConfigError, ConfigIssue, format_value
+from settings.names import folder_key
 from settings.resolve import ResolvedTrial
 
 OWNER_FILE = ".spikelab-owner.json"  # in each version folder: the database and experiment it belongs to
@@ -24,9 +26,11 @@ RESERVED_FOLDERS = ("config", "report")  # a version folder's own subfolders: no
 
 
 def check_distinct(trials: Iterable[ResolvedTrial]) -> None:
-    """Refuse trials that would share runs (same config hash) or write into a reserved folder."""
+    """Refuse trials that would share runs (same config hash) or run folders (names equal but for
+    letter case, or a reserved folder)."""
     issues: list[ConfigIssue] = []
     by_hash: dict[str, str] = {}
+    by_folder: dict[str, str] = {}
     for trial in trials:
         digest = config_hash(trial.config)
         if digest in by_hash:
@@ -34,10 +38,15 @@ def check_distinct(trials: Iterable[ResolvedTrial]) -> None:
                                           "config, so they would share their runs; make them differ or drop one",
                                       "trials.yaml"))
         by_hash.setdefault(digest, trial.name)
-        folder = safe_name(trial.name)  # one folder per name (settings.names), so only reserved ones clash
+        folder = folder_key(safe_name(trial.name))
         if folder in RESERVED_FOLDERS:
             issues.append(ConfigIssue("", f"trial name {trial.name!r} is reserved (outputs/<experiment>/{folder}/ "
                                           "holds the experiment's own files); rename it", "trials.yaml"))
+        if folder in by_folder:
+            issues.append(ConfigIssue("", f"trials {by_folder[folder]!r} and {trial.name!r} differ only in letter "
+                                          "case, so they would share a run folder on macOS and Windows; rename one",
+                                      "trials.yaml"))
+        by_folder.setdefault(folder, trial.name)
     if issues:
         raise ConfigError(issues)
 

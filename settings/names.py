@@ -26,6 +26,12 @@ def folder_name(name: str) -> str:
     return "".join(out)
 
 
+def folder_key(folder: str) -> str:
+    """Folders with equal keys are one folder on a case-insensitive, normalising file system
+    (macOS, Windows): ``Run`` and ``run``, or ``\u212b`` (Angstrom sign) and ``\u00c5``."""
+    return unicodedata.normalize("NFC", folder).casefold()
+
+
 def name_problem(name: str, room: int = NAME_ROOM) -> str | None:
     """Why ``name`` cannot name an experiment or a trial (None when it can): ``room`` bytes of its
     folder name are kept for suffixes."""

@@ -103,6 +103,12 @@ def test_trial_names_never_share_a_folder(tmp_path, capsys):
     errors = error_lines(capsys.readouterr().err)
     assert len(errors) == 1 and errors[0].startswith("error: trials.yaml: [0].name must not hold a path separator")
     assert not (tmp_path / "out").exists()
+    folder, db = make(tmp_path, trials="- name: Fast\n- name: fast\n  settings: {optimizer: {lr: 0.02}}\n")
+    assert main.main(["run", str(folder), "--no-progress"]) == 2
+    errors = error_lines(capsys.readouterr().err)
+    assert errors == ["error: trials.yaml: trials 'Fast' and 'fast' differ only in letter case, so they would share "
+                      "a run folder on macOS and Windows; rename one"]
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_version_folder_of_another_database_is_refused(tmp_path, capsys):
