@@ -251,6 +251,12 @@ def test_a_crafted_name_writes_nothing(capsys, tmp_path, monkeypatch, name, wher
     assert files_under(tmp_path) == before
 
 
+def test_a_crafted_experiment_name_from_the_command_line(capsys, folder):
+    line = rejected(capsys, folder, "--set", "experiment.name=../../etc")
+    assert line.startswith("error: --set: experiment.name must not hold a path separator or control character, got "
+                           "'../../etc'")
+
+
 def test_names_map_to_folders_one_to_one_inside_their_parent():
     names = ["日本", "中文", "ü", "é", "a b", "a_b", "a%20b", "a:b", "a*b", "a?b", "ÄÖ", " lead", "%", "%25",
              "x.y", "x..y"]
