@@ -79,12 +79,11 @@ def completed_values(table: RunTable, metrics: Sequence[str]) -> pd.DataFrame:
 
 
 def summarize(experiment: Experiment, by: str | Sequence[str] = "trial", metrics: str | Sequence[str] | None = None,
-              db: DB = None, version: int | None = None, stats: Sequence[str] = STATS) -> pd.DataFrame:
+              db: DB = None, version: int | None = None) -> pd.DataFrame:
     """Summary metrics aggregated over repeats: one row per group of ``by`` (``"trial"``,
     ``"group"``, or param columns such as ``"optimizer.lr"``), with ``<metric>_mean, _std, _sem,
     _ci95, _n`` for each metric (default: every summary key of the experiment except the
-    per-label ones, ``final_val_acc/label_<k>``, which can be asked for); see the module docs. Groups are in trial order, sorted by the params among ``by``.
-    ``stats``: which of those columns to compute (default: all five)."""
+    per-label ones, ``final_val_acc/label_<k>``, which can be asked for); see the module docs. Groups are in trial order, sorted by the params among ``by``."""
     by = as_list(by)
     table = read_run_table(experiment, db, version)
     if metrics is None:
@@ -93,7 +92,7 @@ def summarize(experiment: Experiment, by: str | Sequence[str] = "trial", metrics
     table.check_columns(by, "`by`")
     table.check_columns(metrics, "`metrics`")
     frame = _sorted_by_params(completed_values(table, metrics), by, table)
-    return group_stats(frame, by, metrics, stats)
+    return group_stats(frame, by, metrics, STATS)
 
 
 def aggregate_sweep(experiment: Experiment, metric: str | Sequence[str] = "final_val_acc", db: DB = None,

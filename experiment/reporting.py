@@ -4,9 +4,11 @@ from __future__ import annotations
 import math
 import re
 import shlex
+import statistics
 import sys
+from collections import Counter
 from pathlib import Path
-from typing import TextIO
+from typing import Any, Iterable, Mapping, TextIO
 
 from experiment.commands import DEFAULT_DB, STATES, emit_json, find_experiment, open_readonly
 from settings.errors import ConfigError, ConfigIssue
@@ -27,11 +29,12 @@ def _cell(mean: float, std: float) -> str:
     return f"{mean:.4g} ± {std:.2g}"
 
 
-def summary_table(frame, metrics: list[str], by: str = "trial") -> list[str]:
-    """Rows of ``by``, then ``n`` and ``mean ± std`` for each metric (from analysis.summarize)."""
+def summary_table(records: Iterable[Mapping[str, Any]], metrics: list[str], by: str = "trial") -> list[str]:
+    """Rows of ``by``, then ``n`` and ``mean ± std`` for each metric (records as analysis.summarize's
+    rows, ``<metric>_n``, ``<metric>_mean``, ``<metric>_std``)."""
     header = [by, "n"] + metrics
     rows = [[str(r[by]), str(int(r[f"{metrics[0]}_n"])) if metrics else "0"] +
-            [_cell(r[f"{m}_mean"], r[f"{m}_std"]) for m in metrics] for _, r in frame.iterrows()]
+            [_cell(r[f"{m}_mean"], r[f"{m}_std"]) for m in metrics] for r in records]
     widths = [max(len(str(x)) for x in column) for column in zip(header, *rows)]
     return ["  ".join(str(x).ljust(w) for x, w in zip(line, widths)).rstrip() for line in [header] + rows]
 
@@ -47,26 +50,22 @@ def print_summary(result, out: TextIO | None = None, resume: str | None = None) 
     """After ``run``: the per-trial table, then where the database, run folders and MLflow store are
     (absolute paths: relative ones in experiment.yaml are relative to the current folder).
     ``resume``: the command that resumes unfinished runs (default: "the same command")."""
+    from experiment.store import SQLStore
     from experiment.store.engine import absolute_url
 
     out = out or sys.stdout
-    import analysis
-    from experiment.store import SQLStore
-
     store = SQLStore(result.db_url, readonly=True)
     try:
-        table = analysis.frames.read_run_table(result.experiment, store)
-        metrics = headline_metrics(table.summary_columns)
-        counts = table.runs["status"].value_counts().to_dict()
-        print(f"\nsummary of {result.experiment.name} (version {result.experiment.version}): "
-              + ", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items())), file=out)
-        if metrics:
-            frame = analysis.summarize(result.experiment, by="trial", metrics=metrics, db=store,
-                                       stats=("mean", "std", "n"))
-            for line in summary_table(frame, metrics):
-                print("  " + line, file=out)
+        runs, summaries = store.runs(result.experiment.id), store.summaries(result.experiment.id)
     finally:
         store.close()
+    counts = Counter(run.status.value for run in runs)
+    print(f"\nsummary of {result.experiment.name} (version {result.experiment.version}): "
+          + ", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items())), file=out)
+    metrics = headline_metrics(sorted({key for _, key, _ in summaries}))
+    if metrics:
+        for line in summary_table(trial_summaries(runs, summaries, metrics), metrics):
+            print("  " + line, file=out)
     db_url = absolute_url(result.db_url)
     print(f"\ndatabase:    {db_url}", file=out)
     print(f"run folders: {Path(result.run_root).resolve()}/<trial>/repeat_<k>/", file=out)
@@ -86,6 +85,34 @@ def print_summary(result, out: TextIO | None = None, resume: str | None = None) 
     if result.running_elsewhere:
         print(f"{len(result.running_elsewhere)} run(s) are still RUNNING in another process "
               f"({shorten(result.running_elsewhere)}); run the same command again once they finish", file=out)
+
+
+def trial_summaries(runs: list, summaries: list[tuple[int, str, float]], metrics: list[str]) -> list[dict[str, Any]]:
+    """Per trial (in run order): ``<metric>_n``, ``_mean`` and ``_std`` (ddof 1) over its
+    COMPLETED runs, missing and NaN values skipped: analysis.summarize's numbers, without the
+    pandas import (half a second) that the end of every ``run`` would pay for them."""
+    values: dict[int, dict[str, float]] = {}
+    for run_id, key, value in summaries:
+        values.setdefault(run_id, {})[key] = value
+    samples: dict[str, dict[str, list[float]]] = {}
+    for run in runs:
+        per_metric = samples.setdefault(run.trial_name, {metric: [] for metric in metrics})
+        if run.status.value != "COMPLETED":
+            continue
+        for metric in metrics:
+            value = values.get(run.id, {}).get(metric)
+            if value is not None and not math.isnan(value):
+                per_metric[metric].append(float(value))
+    records = []
+    for trial, per_metric in samples.items():
+        record: dict[str, Any] = {"trial": trial}
+        for metric, xs in per_metric.items():
+            mean = statistics.fmean(xs) if xs else math.nan
+            record |= {f"{metric}_n": len(xs), f"{metric}_mean": mean,
+                       f"{metric}_std": math.sqrt(sum((x - mean) ** 2 for x in xs) / (len(xs) - 1))
+                       if len(xs) > 1 else math.nan}
+        records.append(record)
+    return records
 
 
 def shorten(labels: list[str], n: int = 5) -> str:
@@ -147,7 +174,7 @@ def cmd_show(name: str, db: str | None, as_json: bool, top: int | None, metric: 
         return 0
     print(f"{record.name} (version {record.version}): mean ± std over COMPLETED repeats", file=out)
     if frame is not None:
-        for line in summary_table(frame, headline_metrics(metrics) or metrics[:4]):
+        for line in summary_table(frame.to_dict(orient="records"), headline_metrics(metrics) or metrics[:4]):
             print("  " + line, file=out)
     else:
         print("  no COMPLETED run yet; runs per trial:", file=out)
