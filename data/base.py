@@ -13,11 +13,14 @@ from tools.seeding import derive_seed
 
 @dataclass(frozen=True)
 class Split:
-    """Features ``x [P, F]``, class indices ``y [P]`` and the indices of these samples in the pool."""
+    """Features ``x [P, F]`` (or a sequence per sample, ``[P, T, F]``), targets ``y`` (class
+    indices ``[P]``, or one class per step ``[P, T]``), the indices of these samples in the pool,
+    and for per-step targets the ``mask`` ``[P, T]`` (bool) of the steps that count (None: all)."""
 
     x: Tensor
     y: Tensor
     index: Tensor
+    mask: Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.y)
@@ -31,6 +34,7 @@ class DataShape:
     samples: int
     features: int
     classes: int
+    steps: int | None = None  # time steps per sample of a sequence data set
 
 
 @dataclass(frozen=True)
@@ -39,10 +43,12 @@ class DataSplits:
     val: Split
     test: Split
     n_classes: int
+    input_kind: str = "features"  # "features" [P, F] (an encoder makes spikes) or "sequence" [P, T, F]
+    target_kind: str = "class"  # "class" [P] or "per_step" [P, T]
 
     @property
     def n_features(self) -> int:
-        return self.train.x.shape[1]
+        return self.train.x.shape[-1]
 
     def items(self) -> list[tuple[str, Split]]:
         return [("train", self.train), ("val", self.val), ("test", self.test)]
@@ -80,11 +86,23 @@ def check_fractions(params: dict) -> list[tuple[str, str]]:
 @DATASETS.set_base
 class Dataset:
     """Base class: ``load(seed) -> DataSplits``. Subclasses with one pool of samples implement
-    ``arrays(seed) -> (x [P, F], y [P])`` and get seeded, disjoint, stratified splits."""
+    ``arrays(seed) -> (x [P, F], y [P])`` and get seeded, disjoint, stratified splits.
+
+    ``input_kind``: ``features`` (``x [P, F]``, turned into spikes by the run's encoder) or
+    ``sequence`` (``x [P, T, F]``, one input vector per time step, fed as it is).
+    ``target_kind``: ``class`` (one label per sample) or ``per_step`` (``y [P, T]`` and a mask).
+    ``run_files(seed)``: arrays a run must keep to be reproducible (a permutation), saved into its
+    folder as ``<name>.npy``.
+    """
 
     val_fraction: float = 0.0
     test_fraction: float = 0.0
     stratify: bool = True
+    input_kind: str = "features"
+    target_kind: str = "class"
+
+    def run_files(self, seed: int) -> dict[str, np.ndarray]:
+        return {}
 
     def arrays(self, seed: int) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
@@ -98,7 +116,8 @@ class Dataset:
         parts = split_indices(y, self.val_fraction, self.test_fraction, seed, self.stratify)
         xt, yt = torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.long)
         splits = [Split(xt[idx], yt[idx], torch.as_tensor(idx)) for idx in parts]
-        return DataSplits(*splits, n_classes=int(y.max()) + 1)
+        return DataSplits(*splits, n_classes=int(y.max()) + 1, input_kind=self.input_kind,
+                          target_kind=self.target_kind)
 
     check_params = staticmethod(check_fractions)
 

@@ -35,8 +35,8 @@ def produced_metrics(splits: list[str], classes: int, running_train: bool, spiki
     """The metric names every epoch of a run records (TrainingPipeline.evaluate_all, evaluate
     and _end_epoch): ``<split>_loss``, ``<split>_acc`` and ``<split>_acc/label_<k>`` for each
     split with samples (only loss and accuracy for ``train_metrics: running``),
-    ``spikes_per_sample`` for a spiking model, ``lr`` and ``epoch_time_s``."""
-    names = {"lr", "epoch_time_s"} | ({"spikes_per_sample"} if spiking else set())
+    ``spikes_per_sample`` and ``spikes_per_step`` for a spiking model, ``lr`` and ``epoch_time_s``."""
+    names = {"lr", "epoch_time_s"} | ({"spikes_per_sample", "spikes_per_step"} if spiking else set())
     for split in splits:
         names |= {f"{split}_loss", f"{split}_acc"}
         if not (split == "train" and running_train):

@@ -34,6 +34,7 @@ class FitState:
     stop_reason: str | None = None
     resumed_from: int | None = None  # the epoch a resumed fit restarted after
     extra: dict[str, Any] = field(default_factory=dict)  # RNG generators and such, for checkpoints
+    logged: dict[str, float] = field(default_factory=dict)  # metrics callbacks logged this epoch
 
     @property
     def should_stop(self) -> bool:
@@ -42,6 +43,15 @@ class FitState:
     def request_stop(self, reason: str) -> None:
         if self.stop_reason is None:
             self.stop_reason = reason
+
+    def log_metric(self, name: str, value: float) -> None:
+        """Record a metric for the current epoch: it joins the epoch's metrics (database, CSV,
+        MLflow) like any other; logged again in the same epoch, the last value counts."""
+        self.logged[name] = float(value)
+
+    def take_logged(self) -> dict[str, float]:
+        logged, self.logged = self.logged, {}
+        return logged
 
     @property
     def metrics(self) -> dict[str, float]:

@@ -13,11 +13,12 @@ from torch import Tensor
 from data.base import Dataset, DataSplits, Split
 from encoders.base import Encoder
 from network.events import SpikeTimes
-from network.losses import Loss
-from network.network import Model
+from network.losses import Loss, LossInput, combine
+from network.network import Model, NetworkOutput
 from network.optimizers import Scheduler
 from network.rules import LearningRule, RuleContext
-from pipeline.callbacks.base import Callback, ordered
+from pipeline.batches import BatchResult, EncodedSplit, Inputs, LabelCounts, loss_input
+from pipeline.callbacks.base import Callback, callback_keys, ordered
 from pipeline.callbacks.checkpoint import load_checkpoint
 from pipeline.callbacks.tracker import MetricsTracker
 from pipeline.preflight import run_problems
@@ -27,22 +28,18 @@ from settings.registries import PIPELINES
 from tools.devices import choose_device, torch_dtype
 from tools.seeding import rng_state, seed_everything, set_rng_state, torch_generator
 
-Inputs = Tensor | SpikeTimes
+@dataclass(frozen=True)
+class Selection:
+    """Which epoch is "the best": its checkpoint is best.pt and its test metrics are reported
+    as at best (``test_acc_at_best_val``). The BRF papers select by the lowest validation loss.
 
+    Args:
+        monitor: a metric of every epoch (``val_acc``, ``val_loss``, ...).
+        mode: ``max`` or ``min``.
+    """
 
-@dataclass
-class EncodedSplit:
-    """A split's encoded inputs (``[T, P, F]`` or SpikeTimes) and targets ``[P]``."""
-
-    inputs: Inputs
-    targets: Tensor
-
-    def __len__(self) -> int:
-        return len(self.targets)
-
-    def batch(self, index: Tensor) -> tuple[Inputs, Tensor]:
-        x = self.inputs[index] if isinstance(self.inputs, SpikeTimes) else self.inputs[:, index]
-        return x, self.targets[index]
+    monitor: str = "val_acc"
+    mode: Literal["max", "min"] = "max"
 
 
 @dataclass(frozen=True)
@@ -59,7 +56,7 @@ class TrainingPipeline:
     Args:
         data: the data set (split into train / val / test from the run's seed).
         model: the network.
-        loss: the loss on the readout scores.
+        loss: the loss, or a list of losses that add up (the first that is not a regulariser predicts).
         optimizer: any torch.optim optimizer by name, or MomentumOptimizer.
         encoder: turns features into spikes (``null``: features are fed as they are, one step).
         learning_rule: one rule or a list whose gradients add up (default: BPTT).
@@ -75,16 +72,25 @@ class TrainingPipeline:
         resample_encoding: redraw a stochastic encoding of the training set every epoch.
         device: ``cpu``, ``cuda``, ``auto``...
         dtype: ``float32`` or ``float64``.
+        selection: which epoch is the best (``{monitor: val_loss, mode: min}``; default: highest val_acc).
+        param_groups: per-parameter optimizer settings: ``[{params: readout, lr: 0.001}]``; ``params``
+            is a parameter-name prefix (``layers.0``, ``readout.kernel.tau``), the other keys override
+            the optimizer's for those parameters; the rest keep the optimizer's own settings.
+        freeze: parameter-name prefixes that are not trained (``[layers.0]``).
     """
 
-    def __init__(self, data: Dataset, model: Factory[Model], loss: Loss, optimizer: Factory[torch.optim.Optimizer],
+    def __init__(self, data: Dataset, model: Factory[Model], loss: Loss | list[Loss],
+                 optimizer: Factory[torch.optim.Optimizer],
                  encoder: Encoder | None = None, learning_rule: LearningRule | list[LearningRule] = "BPTT",
                  scheduler: Factory[Scheduler] | None = None, callbacks: list[Callback] = (),
                  epochs: NonNegativeInt = 10, batch_size: PositiveInt = 32, eval_batch_size: PositiveInt | None = None,
                  shuffle: bool = True, train_metrics: Literal["eval", "running"] = "eval",
                  grad_clip: PositiveFloat | None = None, resample_encoding: bool = False, device: str = "cpu",
-                 dtype: Literal["float32", "float64"] = "float32"):
-        self.data, self.model_factory, self.loss, self.optimizer_factory = data, model, loss, optimizer
+                 dtype: Literal["float32", "float64"] = "float32", selection: Selection | None = None,
+                 param_groups: list[dict] = (), freeze: list[str] = ()):
+        self.data, self.model_factory, self.loss, self.optimizer_factory = data, model, combine(loss), optimizer
+        self.selection = selection or Selection()
+        self.param_groups, self.freeze = [dict(g) for g in param_groups], list(freeze)
         self.encoder, self.scheduler_factory = encoder, scheduler
         rules = learning_rule if isinstance(learning_rule, (list, tuple)) else [learning_rule]
         self.rules = sorted(rules, key=lambda r: r.needs_graph)  # local rules read the graph before BPTT frees it
@@ -124,7 +130,8 @@ class TrainingPipeline:
         """Seed everything, load and encode the data, build the model (deterministic in ``seed``)."""
         seed_everything(seed)
         splits = self.data.load(seed)
-        encoded = {name: self.encode(split, torch_generator(seed, f"encode-{name}")) for name, split in splits.items()}
+        encoded = {name: self.encode(split, torch_generator(seed, f"encode-{name}"), splits.input_kind)
+                   for name, split in splits.items()}
         sample = encoded["train"].inputs if len(splits.train) else encoded["test"].inputs
         input_size = sample.size if isinstance(sample, SpikeTimes) else sample.shape[-1]
         torch.manual_seed(seed)  # the model's initial weights depend on the seed alone
@@ -133,16 +140,43 @@ class TrainingPipeline:
             raise ValueError(f"{problem}; set the readout's (or last layer's) out_features to match")
         return splits, encoded, model
 
-    def encode(self, split: Split, generator: torch.Generator | None = None) -> EncodedSplit:
-        if self.encoder is None:
-            inputs: Inputs = split.x.unsqueeze(0)
+    def encode(self, split: Split, generator: torch.Generator | None = None,
+               input_kind: str = "features") -> EncodedSplit:
+        """Features go through the encoder (or are fed as one step without one); a sequence data
+        set's ``[P, T, F]`` samples are fed as they are, time-major ``[T, P, F]``."""
+        if input_kind == "sequence":
+            inputs: Inputs = split.x.transpose(0, 1)
+        elif self.encoder is None:
+            inputs = split.x.unsqueeze(0)
         else:
             inputs = self.encoder.encode(split.x, generator)
         if isinstance(inputs, SpikeTimes):
             inputs = inputs.to(self.device)
         else:
             inputs = inputs.to(self.device, self.dtype)
-        return EncodedSplit(inputs, split.y.to(self.device))
+        mask = None if split.mask is None else split.mask.to(self.device)
+        return EncodedSplit(inputs, split.y.to(self.device), mask)
+
+    def build_optimizer(self, model: Model) -> torch.optim.Optimizer:
+        """The optimizer over the trainable parameters: ``freeze`` prefixes are left out (and stop
+        requiring gradients), each ``param_groups`` entry takes the parameters under its prefix
+        with its own settings; every other parameter keeps the optimizer's."""
+        named = list(model.named_parameters())
+        for name, param in named:
+            if any(_under(name, prefix) for prefix in self.freeze):
+                param.requires_grad_(False)
+        named = [(n, p) for n, p in named if p.requires_grad]
+        groups, taken = [], set()
+        for group in self.param_groups:
+            settings = {k: v for k, v in group.items() if k != "params"}
+            members = [p for n, p in named if _under(n, group["params"]) and n not in taken]
+            taken |= {n for n, _ in named if _under(n, group["params"])}
+            if members:
+                groups.append({"params": members, **settings})
+        rest = [p for n, p in named if n not in taken]
+        if rest or not groups:
+            groups.insert(0, {"params": rest})
+        return self.optimizer_factory(params=groups)
 
     # --- training --------------------------------------------------------------------------
     def fit(self, seed: int, run_dir: str | Path | None = None, callbacks: Sequence[Callback] = (),
@@ -151,7 +185,7 @@ class TrainingPipeline:
         file, or a checkpoint ``load_checkpoint`` returned) and return the history and summary.
         Callbacks: the configured ones plus ``callbacks``."""
         splits, encoded, model = self.prepare(seed)
-        optimizer = self.optimizer_factory(params=model.parameters())
+        optimizer = self.build_optimizer(model)
         scheduler = self.scheduler_factory(optimizer=optimizer) if self.scheduler_factory is not None else None
         all_callbacks = list(self.callbacks) + list(callbacks)
         if not any(isinstance(cb, MetricsTracker) for cb in all_callbacks):
@@ -163,6 +197,9 @@ class TrainingPipeline:
         state.extra["encode"] = torch_generator(seed, "encode-resample")
         state.extra["callbacks"] = cbs
         state.extra["n_classes"] = splits.n_classes
+        state.extra["n_params"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        if state.run_dir is not None:
+            self.save_run_files(state.run_dir, seed)
         start = 1
         if resume is not None:
             ckpt = resume if isinstance(resume, dict) else load_checkpoint(resume, self.device)
@@ -202,12 +239,22 @@ class TrainingPipeline:
 
     def _end_epoch(self, state: FitState, cbs: list[Callback], epoch: int, metrics: dict[str, float],
                    elapsed: float, lr: float) -> None:
-        """``lr``: the rate the epoch trained with (at its first batch), before the scheduler stepped."""
+        """``lr``: the rate the epoch trained with (at its first batch), before the scheduler stepped.
+        Metrics that callbacks logged during the epoch (``state.log_metric``) join the epoch's."""
         metrics["lr"] = lr
         metrics["epoch_time_s"] = elapsed
+        metrics.update(state.take_logged())
         state.epoch = epoch
         for cb in cbs:
             cb.on_epoch_end(state, epoch, metrics)
+
+    def save_run_files(self, run_dir: Path, seed: int) -> None:
+        """The data set's ``run_files`` (a permutation, ...) as ``<name>.npy`` in the run folder."""
+        import numpy as np
+
+        for name, array in self.data.run_files(seed).items():
+            run_dir.mkdir(parents=True, exist_ok=True)
+            np.save(run_dir / f"{name}.npy", array)
 
     def train_epoch(self, state: FitState, train: EncodedSplit, cbs: list[Callback]) -> dict[str, float] | None:
         model, optimizer, scheduler = state.model, state.optimizer, state.scheduler
@@ -215,19 +262,21 @@ class TrainingPipeline:
         n = len(train)
         order = torch.randperm(n, generator=state.extra["shuffle"]) if self.shuffle else torch.arange(n)
         needs_graph = any(rule.needs_graph for rule in self.rules)
-        loss_sum, correct = 0.0, 0
+        loss_sum, counts = 0.0, LabelCounts(state.extra["n_classes"])
         for batch, index in enumerate(order.split(self.batch_size)):
-            x, y = train.batch(index.to(self.device))
-            first: list[tuple[float, Tensor]] = []  # loss and scores before the update
+            x, y, mask = train.batch(index.to(self.device))
+            first: list[BatchResult] = []  # the batch before the update
 
             def closure() -> Tensor:
                 """Forward, loss, rules -> .grad. Optimizers call it once (LBFGS: once per
-                line-search evaluation); the batch's loss and accuracy are those of the first call."""
+                line-search evaluation); the batch's loss and accuracy are those of the first call,
+                and the callbacks' on_before_optimizer_step sees that call's gradients."""
                 optimizer.zero_grad(set_to_none=True)
                 with torch.set_grad_enabled(needs_graph):
                     output = model(x)
                 scores = output.scores if needs_graph else output.scores.detach().requires_grad_()
-                loss = self.loss(scores, y)
+                record = loss_input(output, y, mask, state.epoch, scores)
+                loss = self.loss(record)
                 loss_value = loss.item()
                 if not math.isfinite(loss_value):
                     raise DivergenceError(f"train_loss became {loss_value} at epoch {state.epoch}, batch {batch}")
@@ -237,46 +286,49 @@ class TrainingPipeline:
                 if self.grad_clip is not None:
                     torch.nn.utils.clip_grad_norm_(model.parameters(), self.grad_clip)
                 if not first:
-                    first.append((loss_value, scores.detach()))
+                    first.append(BatchResult(loss_value, output, record))
+                    for cb in cbs:
+                        cb.on_before_optimizer_step(state, batch, first[0])
                 return loss.detach()
 
             optimizer.step(closure)
             if scheduler is not None and scheduler.interval == "batch":
                 scheduler.step()
-            loss_value, scores = first[0]
-            loss_sum += loss_value * len(y)
-            correct += int((self.loss.predict(scores) == y).sum())
+            result = first[0]
+            loss_sum += result.loss * len(y)
+            with torch.no_grad():
+                counts.add(self.loss.predict(result.record), y, mask)
             for cb in cbs:
-                cb.on_batch_end(state, batch, loss_value)
+                cb.on_batch_end(state, batch, result)
         for name, p in model.named_parameters():
             if not torch.isfinite(p).all():
                 raise DivergenceError(f"parameter {name} became NaN/inf in epoch {state.epoch}")
-        return {"train_loss": loss_sum / max(n, 1), "train_acc": correct / max(n, 1)}
+        return {"train_loss": loss_sum / max(n, 1), "train_acc": counts.accuracy()}
 
     # --- evaluation ------------------------------------------------------------------------
     @torch.no_grad()
-    def evaluate(self, model: Model, split: EncodedSplit, n_classes: int) -> dict[str, float]:
-        """``loss``, ``acc``, ``acc/label_<k>`` and (for spiking models) ``spikes_per_sample`` over a split."""
+    def evaluate(self, model: Model, split: EncodedSplit, n_classes: int, epoch: int = 0) -> dict[str, float]:
+        """``loss``, ``acc``, ``acc/label_<k>`` and, for spiking models, ``spikes_per_sample`` and
+        ``spikes_per_step`` over a split. With per-step targets the accuracies count the steps
+        the mask keeps (and the loss is the mean of its batches' losses, weighted by samples)."""
         model.eval()
         n = len(split)
-        loss_sum, spikes, spiking = 0.0, 0.0, False
-        hits = torch.zeros(n_classes, dtype=torch.long)
-        counts = torch.zeros(n_classes, dtype=torch.long)
+        loss_sum, spikes, spiking, steps = 0.0, 0.0, False, 1
+        counts = LabelCounts(n_classes)
         for index in torch.arange(n, device=self.device).split(self.eval_batch_size):
-            x, y = split.batch(index)
+            x, y, mask = split.batch(index)
             output = model(x)
-            loss_sum += float(self.loss(output.scores, y)) * len(y)
+            record = loss_input(output, y, mask, epoch)
+            loss_sum += float(self.loss(record)) * len(y)
             spiking = spiking or any(trace.spiking for trace in output.traces)
             spikes += output.spikes_per_sample() * len(y)
-            good = (self.loss.predict(output.scores) == y).cpu()
-            y_cpu = y.cpu()
-            hits += torch.bincount(y_cpu[good], minlength=n_classes)[:n_classes]
-            counts += torch.bincount(y_cpu, minlength=n_classes)[:n_classes]
-        out = {"loss": loss_sum / n, "acc": float(hits.sum()) / n}
+            steps = output.traces[0].out.shape[0] if output.traces else 1
+            counts.add(self.loss.predict(record), y, mask)
+        out = {"loss": loss_sum / n, "acc": counts.accuracy()}
         if spiking:
             out["spikes_per_sample"] = spikes / n
-        for k in range(n_classes):
-            out[f"acc/label_{k}"] = float(hits[k]) / float(counts[k]) if counts[k] else math.nan
+            out["spikes_per_step"] = spikes / n / steps
+        out.update({f"acc/label_{k}": v for k, v in counts.per_label().items()})
         return out
 
     def evaluate_all(self, model: Model, encoded: dict[str, EncodedSplit], n_classes: int, state: FitState,
@@ -289,11 +341,11 @@ class TrainingPipeline:
             if name == "train" and running is not None and self.train_metrics == "running":
                 metrics.update(running)
                 continue
-            result = self.evaluate(model, split, n_classes)
-            spikes = result.pop("spikes_per_sample", None)
+            result = self.evaluate(model, split, n_classes, state.epoch)
+            spikes = {k: result.pop(k) for k in ("spikes_per_sample", "spikes_per_step") if k in result}
             metrics.update({f"{name}_{k}": v for k, v in result.items()})
-            if spikes is not None and (name == "val" or (name == "train" and not has_val)):
-                metrics["spikes_per_sample"] = spikes
+            if spikes and (name == "val" or (name == "train" and not has_val)):
+                metrics.update(spikes)
         if "train_loss" in metrics and not math.isfinite(metrics["train_loss"]):
             raise DivergenceError(f"train_loss became {metrics['train_loss']} at epoch {state.epoch}")
         return dict(sorted(metrics.items(), key=lambda kv: _metric_rank(kv[0])))
@@ -310,7 +362,7 @@ class TrainingPipeline:
             "rng": rng_state(),
             "generators": {k: g.get_state() for k, g in state.extra.items() if isinstance(g, torch.Generator)},
             "history": list(state.history),
-            "callbacks": {type(cb).__name__: cb.state_dict() for cb in state.extra.get("callbacks", [])},
+            "callbacks": {key: cb.state_dict() for key, cb in callback_keys(state.extra.get("callbacks", [])).items()},
         }
 
     def restore(self, state: FitState, ckpt: dict) -> int:
@@ -322,15 +374,15 @@ class TrainingPipeline:
         for name, gen_state in ckpt.get("generators", {}).items():
             if isinstance(state.extra.get(name), torch.Generator):
                 state.extra[name].set_state(gen_state)
-        for cb in state.extra.get("callbacks", []):
-            saved = ckpt.get("callbacks", {}).get(type(cb).__name__)
+        for key, cb in callback_keys(state.extra.get("callbacks", [])).items():
+            saved = ckpt.get("callbacks", {}).get(key)
             if saved:
                 cb.load_state_dict(saved)
         set_rng_state(ckpt["rng"])
         state.history = list(ckpt["history"])
-        from pipeline.callbacks.tracker import summarize_history
+        from pipeline.callbacks.tracker import summarize_state
 
-        state.summary = summarize_history(state.history)
+        state.summary = summarize_state(state)
         state.epoch = state.resumed_from = int(ckpt["epoch"])
         return state.epoch
 
@@ -340,11 +392,17 @@ class TrainingPipeline:
         ckpt = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint, self.device)
         splits, encoded, model = self.prepare(int(ckpt["seed"]))
         model.load_state_dict(ckpt["model"])
-        result = self.evaluate(model, encoded[split], splits.n_classes)
+        result = self.evaluate(model, encoded[split], splits.n_classes, int(ckpt["epoch"]))
         return {f"{split}_{k}": v for k, v in result.items()} | {"epoch": float(ckpt["epoch"])}
 
 
-_ORDER = ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc", "spikes_per_sample")
+_ORDER = ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc", "spikes_per_sample",
+          "spikes_per_step")
+
+
+def _under(name: str, prefix: str) -> bool:
+    """Whether parameter ``name`` lies under ``prefix`` (``layers.0`` holds ``layers.0.weight``)."""
+    return name == prefix or name.startswith(prefix + ".")
 
 
 def _metric_rank(key: str) -> tuple[int, str]:

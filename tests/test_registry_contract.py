@@ -124,13 +124,22 @@ def test_readouts(name):
 
 @pytest.mark.parametrize("name", entries(LOSSES))
 def test_losses(name):
+    """Every loss builds from minimal YAML, takes a full record of a batch (per-sample and per-step
+    scores, spikes; per-step targets when it asks for them), gives a scalar with gradients, and
+    predicts one class per sample (or per step)."""
+    from network.losses import LossInput
+
     loss = build(minimal(LOSSES, name), LOSSES)
-    scores = torch.randn(4, 3, requires_grad=True)
-    targets = torch.tensor([0, 1, 2, 1])
-    value = loss(scores, targets)
+    step_scores = torch.randn(5, 4, 3, requires_grad=True)
+    spikes = (torch.rand(5, 4, 6) < 0.3).float().requires_grad_()
+    per_step = loss.target_kind() == "per_step"
+    targets = torch.tensor([[0, 1, 2, 1, 0]] * 4) if per_step else torch.tensor([0, 1, 2, 1])
+    record = LossInput(step_scores.mean(dim=0), targets, step_scores=step_scores, spikes=(spikes,))
+    value = loss(record)
     value.backward()
-    assert value.dim() == 0 and scores.grad is not None
-    assert loss.predict(scores.detach()).shape == (4,)
+    assert value.dim() == 0 and (step_scores.grad is not None or spikes.grad is not None)
+    if not loss.regularizer:
+        assert loss.predict(record).shape == targets.shape
 
 
 @pytest.mark.parametrize("name", entries(LEARNING_RULES))

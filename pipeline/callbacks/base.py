@@ -2,18 +2,27 @@
 
 Hooks, in the order the loop calls them::
 
-    on_fit_start(state)                   once, after the model, optimizer and data exist
-    on_epoch_end(state, 0, metrics)       epoch 0: the untrained model evaluated
+    on_fit_start(state)                              once, after the model, optimizer and data exist
+    on_epoch_end(state, 0, metrics)                  epoch 0: the untrained model evaluated
     for every epoch e = 1..epochs:
         on_epoch_start(state, e)
-        on_batch_end(state, batch, loss)  after every optimizer step
-        on_epoch_end(state, e, metrics)   after evaluation (and the LR scheduler step)
-    on_fit_end(state)                     after the last epoch or an early stop
-    on_exception(state, exc)              instead of on_fit_end when the fit raises
+        for every batch:
+            on_before_optimizer_step(state, batch, result)  gradients in .grad, weights not yet updated
+            on_batch_end(state, batch, result)              after the optimizer step
+        on_epoch_end(state, e, metrics)              after evaluation (and the LR scheduler step)
+    on_fit_end(state)                                after the last epoch or an early stop
+    on_exception(state, exc)                         instead of on_fit_end when the fit raises
+
+``result`` is a ``pipeline.batches.BatchResult``: the batch's loss (a float, before the update),
+the model's output and the loss's input record. Callbacks may act: change weights or gradients
+in ``on_before_optimizer_step``/``on_batch_end``, request a stop, and log metrics of their own
+with ``state.log_metric(name, value)``, which join the epoch's metrics (database, CSV, MLflow).
 
 Within a hook, callbacks run by ascending ``order`` (MetricsTracker 0, EarlyStopping 10,
 ModelCheckpoint 20, CSVLogger 30, DBLogger 40, MLflowCallback 50, ProgressBar 90), ties in the
-order they were given.
+order they were given. A callback's checkpointed state is stored under its ``key`` (the class
+name, ``#2``, ``#3``... for a second and third of one class), which does not change between
+runs of the same config.
 """
 from __future__ import annotations
 
@@ -31,7 +40,10 @@ class Callback:
     def on_epoch_start(self, state: FitState, epoch: int) -> None:
         pass
 
-    def on_batch_end(self, state: FitState, batch: int, loss: float) -> None:
+    def on_before_optimizer_step(self, state: FitState, batch: int, result) -> None:
+        pass
+
+    def on_batch_end(self, state: FitState, batch: int, result) -> None:
         pass
 
     def on_epoch_end(self, state: FitState, epoch: int, metrics: dict[str, float]) -> None:
@@ -56,3 +68,15 @@ class Callback:
 
 def ordered(callbacks: list[Callback]) -> list[Callback]:
     return sorted(callbacks, key=lambda cb: cb.order)
+
+
+def callback_keys(callbacks: list[Callback]) -> dict[str, Callback]:
+    """Each callback under a stable key: its class name, with ``#2``, ``#3``... for the second and
+    third callback of one class (in the loop's order, which the config fixes)."""
+    keys: dict[str, Callback] = {}
+    seen: dict[str, int] = {}
+    for cb in callbacks:
+        name = type(cb).__name__
+        seen[name] = seen.get(name, 0) + 1
+        keys[name if seen[name] == 1 else f"{name}#{seen[name]}"] = cb
+    return keys

@@ -81,9 +81,9 @@ class ModelCheckpoint(Callback):
     the metric history, so a run can resume where it stopped.
 
     Args:
-        monitor: metric that decides "best" (default: ``val_acc``, or ``train_acc`` without a
-            validation split).
-        mode: ``max`` or ``min``.
+        monitor: metric that decides "best" (default: the pipeline's ``selection``, ``val_acc``
+            unless set; the training split's metric without a validation split).
+        mode: ``max`` or ``min`` (with the default monitor: the selection's mode).
         save_best: keep best.pt.
         save_last: keep last.pt.
         every: write last.pt every this many epochs (and always at the last epoch).
@@ -110,12 +110,17 @@ class ModelCheckpoint(Callback):
         folder = self.folder(state)
         if folder is None:
             return
-        key = self.monitor or ("val_acc" if "val_acc" in metrics else "train_acc")
+        key, mode = self.monitor, self.mode
+        if key is None:
+            selection = getattr(state.pipeline, "selection", None)
+            key, mode = (selection.monitor, selection.mode) if selection is not None else ("val_acc", "max")
+            if key not in metrics and key.startswith("val_"):
+                key = key.replace("val_", "train_", 1)
         if key not in metrics:
             raise KeyError(f"ModelCheckpoint monitors {key!r}, which this run does not produce; "
                            f"available: {', '.join(sorted(metrics))}")
         value = metrics[key]
-        better = not math.isnan(value) and (self.best is None or (value > self.best if self.mode == "max"
+        better = not math.isnan(value) and (self.best is None or (value > self.best if mode == "max"
                                                                    else value < self.best))
         if better:
             self.best = value

@@ -8,21 +8,42 @@ from pipeline.state import FitState
 from settings.registries import CALLBACKS
 
 
-def summarize_history(history: list[dict[str, float]]) -> dict[str, float]:
-    """``final_<metric>`` for every metric of the last epoch; ``best_val_acc``, ``best_epoch`` and
-    ``test_acc_at_best_val`` (without a validation split: ``best_train_acc`` and ``best_epoch``)."""
+def summarize_history(history: list[dict[str, float]], monitor: str = "val_acc", mode: str = "max") -> dict[str, float]:
+    """``final_<metric>`` for every metric of the last epoch, and the selected epoch: the first
+    with the best ``monitor`` (``mode`` max or min) is ``best_epoch``, its value
+    ``best_<monitor>``, its test metrics ``test_acc_at_best_val`` and ``test_loss_at_best_val``.
+    ``best_val_acc`` is always the highest validation accuracy. Without a validation split the
+    training split stands in (``val_acc`` -> ``train_acc``, ``val_loss`` -> ``train_loss``)."""
     if not history:
         return {}
     summary = {f"final_{k}": v for k, v in history[-1].items() if k != "epoch"}
     summary["epochs"] = history[-1]["epoch"]
-    key = "val_acc" if any("val_acc" in h for h in history) else "train_acc"
-    scored = [h for h in history if key in h and not math.isnan(h[key])]
+    if not any(k.startswith("val_") for h in history for k in h):
+        monitor = monitor.replace("val_", "train_", 1)
+    accuracy = "val_acc" if any("val_acc" in h for h in history) else "train_acc"
+    scored = [h for h in history if accuracy in h and not math.isnan(h[accuracy])]
     if scored:
-        best = max(scored, key=lambda h: h[key])  # first epoch reaching the maximum
-        summary[f"best_{key}"] = best[key]
+        summary[f"best_{accuracy}"] = max(h[accuracy] for h in scored)
+    scored = [h for h in history if monitor in h and not math.isnan(h[monitor])]
+    if scored:
+        pick = max if mode == "max" else min
+        best = pick(scored, key=lambda h: h[monitor])  # the first epoch reaching the extreme
+        summary[f"best_{monitor}"] = best[monitor]
         summary["best_epoch"] = best["epoch"]
-        if key == "val_acc" and "test_acc" in best:
-            summary["test_acc_at_best_val"] = best["test_acc"]
+        for key in ("test_acc", "test_loss"):
+            if key in best and monitor.startswith("val_"):
+                summary[f"{key}_at_best_val"] = best[key]
+    return summary
+
+
+def summarize_state(state: FitState) -> dict[str, float]:
+    """The run's summary: its history under the pipeline's selection, and ``n_params`` (the
+    trainable parameters)."""
+    selection = getattr(state.pipeline, "selection", None)
+    summary = summarize_history(state.history, selection.monitor, selection.mode) if selection is not None \
+        else summarize_history(state.history)
+    if "n_params" in state.extra:
+        summary["n_params"] = float(state.extra["n_params"])
     return summary
 
 
@@ -34,4 +55,4 @@ class MetricsTracker(Callback):
 
     def on_epoch_end(self, state: FitState, epoch: int, metrics: dict[str, float]) -> None:
         state.history.append({"epoch": epoch, **metrics})
-        state.summary = summarize_history(state.history)
+        state.summary = summarize_state(state)

@@ -26,7 +26,10 @@ class Recorder(Callback):
     def on_epoch_start(self, state, epoch):
         self.calls.append(("epoch_start", epoch))
 
-    def on_batch_end(self, state, batch, loss):
+    def on_before_optimizer_step(self, state, batch, result):
+        self.calls.append(("before_step", state.epoch, batch))
+
+    def on_batch_end(self, state, batch, result):
         self.calls.append(("batch_end", state.epoch, batch))
 
     def on_epoch_end(self, state, epoch, metrics):
@@ -45,7 +48,7 @@ def test_hooks_are_called_in_the_documented_order():
     pipe.fit(seed=0, callbacks=[rec])
     expected = [("fit_start",), ("epoch_end", 0)]
     for epoch in (1, 2):
-        expected += [("epoch_start", epoch)] + [("batch_end", epoch, b) for b in range(4)] + [("epoch_end", epoch)]
+        expected += [("epoch_start", epoch)] + [call for b in range(4) for call in (("before_step", epoch, b), ("batch_end", epoch, b))] + [("epoch_end", epoch)]
     assert rec.calls == expected + [("fit_end",)]
 
 
