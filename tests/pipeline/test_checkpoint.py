@@ -104,3 +104,20 @@ def test_a_kill_during_a_save_leaves_the_previous_checkpoint_whole(tmp_path, mon
     monkeypatch.undo()
     assert load_checkpoint(path)["epoch"] == 1
     assert os.listdir(path.parent) == ["last.pt", "last.pt.tmp"]  # only the temporary file is partial
+
+
+def test_a_checkpoint_written_before_the_safe_format_still_loads(tmp_path):
+    """Older checkpoints kept numpy's RNG state as numpy's own tuple (with an ndarray): that is
+    data, not code, so they load, and their states restore."""
+    import random
+
+    import numpy as np
+
+    from tools.seeding import set_rng_state
+
+    np.random.seed(3)
+    old_rng = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    expected = np.random.rand(2).tolist()
+    torch.save({"epoch": 2, "seed": 0, "model": {}, "rng": old_rng}, tmp_path / "old.pt")
+    set_rng_state(load_checkpoint(tmp_path / "old.pt")["rng"])
+    assert np.random.rand(2).tolist() == expected
