@@ -72,7 +72,7 @@ def run_sizes(params: dict, shape: DataShape) -> RunSizes:
     spec = params.get("encoder")
     encoder = build(spec, ENCODERS, "encoder") if spec else None
     inputs = encoder.out_features(shape.features) if encoder is not None else shape.features
-    steps = n_steps(spec["T"], spec["dt"]) if spec and "T" in spec and "dt" in spec else 1
+    steps = n_steps(spec["T"], spec["dt"]) if spec and "T" in spec and "dt" in spec else (shape.steps or 1)
     layers, size = [], inputs
     for layer in params["model"]["layers"]:
         size = layer.get("out_features", size)
@@ -93,18 +93,26 @@ def _finite_numbers(params: dict) -> list[tuple[str, str]]:
 
 
 def _monitor_problems(params: dict, metrics: set[str]) -> list[tuple[str, str]]:
-    """Every ``monitor`` (callbacks, a ReduceLROnPlateau scheduler) must name a metric of the run."""
-    monitors = [(f"callbacks[{i}].monitor", cb["monitor"]) for i, cb in enumerate(params.get("callbacks") or [])
+    """Every ``monitor`` (callbacks, a ReduceLROnPlateau scheduler, the selection) must name a
+    metric of the run; the selection's ``val_*`` stands for ``train_*`` without a validation split,
+    as in summarize_history."""
+    monitors = [(f"callbacks[{i}].monitor", cb["monitor"], cb["monitor"])
+                for i, cb in enumerate(params.get("callbacks") or [])
                 if isinstance(cb, dict) and isinstance(cb.get("monitor"), str)]
     scheduler = params.get("scheduler") or {}
     if scheduler.get("type") == "ReduceLROnPlateau":
-        monitors.append(("scheduler.monitor", scheduler["monitor"]))
+        monitors.append(("scheduler.monitor", scheduler["monitor"], scheduler["monitor"]))
+    selection = params.get("selection")
+    if isinstance(selection, dict) and isinstance(selection.get("monitor"), str):
+        name = selection["monitor"]
+        has_val = any(m.startswith("val_") for m in metrics)
+        monitors.append(("selection.monitor", name, name if has_val else name.replace("val_", "train_", 1)))
     shown = sorted(m for m in metrics if "/label_" not in m and not m.startswith("test_"))
     labels = sorted({m.split("/", 1)[0] for m in metrics if "/label_" in m and not m.startswith("test_")})
     allowed = ", ".join(shown + [f"{name}/label_<k>" for name in labels])
     problems = []
-    for path, name in monitors:
-        if name not in metrics:
+    for path, name, looked_up in monitors:
+        if looked_up not in metrics:
             close = difflib.get_close_matches(name, shown, n=1, cutoff=0.6)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             problems.append((path, f"is not a metric this run produces, got {name!r}{hint}; allowed: {allowed}"))
