@@ -22,9 +22,12 @@ class ReadoutOutput(NamedTuple):
 
 @READOUTS.set_base
 class Readout(nn.Module):
-    """Base class; built with ``in_features`` (the last layer's size) at run time."""
+    """Base class; built with ``in_features`` (the last layer's size) at run time.
+    ``has_trace``: the readout keeps its scores at every step (``ReadoutOutput.trace`` ``[T, B, C]``),
+    which per-step losses (SequenceNLL) read."""
 
     out_features: int
+    has_trace: bool = False
 
     def forward(self, last: LayerTrace) -> ReadoutOutput:
         raise NotImplementedError
@@ -93,6 +96,8 @@ class LeakyIntegrator(Readout):
         weight_init: initial weights (default: torch.nn.Linear's).
         dt: time step (ms).
     """
+
+    has_trace = True
 
     def __init__(self, in_features: int, out_features: PositiveInt, tau: PositiveFloat = 20.0,
                  learn_tau: bool = False, reduce: Literal["max", "mean", "last"] = "mean", bias: bool = False,

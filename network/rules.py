@@ -32,9 +32,20 @@ class RuleContext:
 
 @LEARNING_RULES.set_base
 class LearningRule:
-    """Base class. ``needs_graph``: whether the forward pass must record an autograd graph."""
+    """Base class. ``needs_graph``: whether the forward pass must record an autograd graph.
+
+    What a rule can train is declared, so that a config it cannot work with is refused before
+    anything runs (pipeline.compatibility): ``readouts`` (the readout types it needs; empty:
+    any), ``needs_linear_kernel`` (its layer's kernel must be reset-free, with an impulse
+    response, in a ``Dense`` layer), ``last_layer_only``, ``class_targets`` (one label per sample).
+    """
 
     needs_graph: bool = False
+    readouts: tuple[str, ...] = ()
+    needs_linear_kernel: bool = False
+    last_layer_only: bool = False
+    class_targets: bool = False
+    layer: int = -1
 
     def accumulate(self, ctx: RuleContext) -> None:
         """Add this rule's gradient to ``.grad`` of the parameters it trains."""
@@ -91,6 +102,9 @@ class SingleSpikeLR(_LayerRule):
         layer: index of the layer it trains (default: the last).
     """
 
+    readouts = ("MaxMembrane",)
+    needs_linear_kernel = last_layer_only = class_targets = True
+
     def __init__(self, layer: int = -1):
         super().__init__(layer)
 
@@ -125,6 +139,9 @@ class IntegrateLR(_LayerRule):
         layer: index of the layer it trains (default: the last).
     """
 
+    readouts = ("MaxMembrane", "SoftMaxMembrane")
+    needs_linear_kernel = last_layer_only = class_targets = True
+
     def __init__(self, beta: PositiveFloat = 50.0, layer: int = -1):
         super().__init__(layer)
         self.beta = beta
@@ -153,6 +170,8 @@ class PlasticityInduction(_LayerRule):
         v_th: firing threshold.
         layer: index of the layer it trains (default: the last).
     """
+
+    class_targets = True
 
     def __init__(self, eps: NonNegativeFloat = 1e-4, v_th: float = 1.0, layer: int = -1):
         super().__init__(layer)

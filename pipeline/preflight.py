@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from data.base import DataShape
 from encoders.base import n_steps
+from network.losses import combine
 from settings.registries import DATASETS, ENCODERS, KERNELS, LOSSES
 from settings.schema import build
 
@@ -53,7 +54,8 @@ def run_problems(params: dict) -> list[tuple[str, str]]:
     if shape is None or model.get("type") != "Network":
         return problems
     sizes = run_sizes(params, shape)
-    loss = build(params["loss"], LOSSES, "loss")
+    specs = params["loss"] if isinstance(params["loss"], list) else [params["loss"]]
+    loss = combine([build(spec, LOSSES, "loss") for spec in specs])
     if problem := loss.outputs_problem(sizes.outputs, shape.classes):
         path = ("model.readout.out_features" if "out_features" in model["readout"]
                 else f"model.layers[{len(model['layers']) - 1}].out_features")

@@ -21,6 +21,7 @@ from pipeline.batches import BatchResult, EncodedSplit, Inputs, LabelCounts, los
 from pipeline.callbacks.base import Callback, callback_keys, ordered
 from pipeline.callbacks.checkpoint import load_checkpoint
 from pipeline.callbacks.tracker import MetricsTracker
+from pipeline.compatibility import compatibility_problems
 from pipeline.preflight import run_problems
 from pipeline.state import DivergenceError, FitState
 from settings import Factory, NonNegativeInt, PositiveFloat, PositiveInt
@@ -123,7 +124,8 @@ class TrainingPipeline:
         if len(set(steps.values())) > 1:
             shown = ", ".join(f"{where} {value:g}" for where, value in steps.items())
             return [("", f"components step time differently ({shown}); set env.dt once instead")]
-        return run_problems(params)
+        problems = compatibility_problems(params)
+        return problems or run_problems(params)
 
     # --- set-up ----------------------------------------------------------------------------
     def prepare(self, seed: int) -> tuple[DataSplits, dict[str, EncodedSplit], Model]:

@@ -132,7 +132,8 @@ def describe_type(tp: Any) -> str:
         return names[tp]
     registry = registry_for(tp)
     if registry is not None:
-        return f"a {registry.singular} spec, one of: {', '.join(registry.names())}"
+        article = "an" if registry.singular[:1] in "aeiou" else "a"
+        return f"{article} {registry.singular} spec, one of: {', '.join(registry.names())}"
     return getattr(tp, "__name__", str(tp))
 
 
@@ -400,7 +401,7 @@ def _materialise(value: Any, tp: Any, path: str) -> Any:
             if member is type(None):
                 continue
             reg = _component_registry(member)
-            if reg is not None and isinstance(value, dict):
+            if (reg is not None or dataclasses.is_dataclass(member)) and isinstance(value, dict):
                 return _materialise(value, member, path)
             if typing.get_origin(member) in (list, tuple) and isinstance(value, list):
                 return _materialise(value, member, path)
@@ -419,4 +420,6 @@ def _materialise(value: Any, tp: Any, path: str) -> Any:
         if registry.runtime:
             return Factory(registry, value, path)
         return build(value, registry, path)
+    if dataclasses.is_dataclass(tp) and isinstance(value, dict):  # a plain settings record (Selection)
+        return tp(**value)
     return value

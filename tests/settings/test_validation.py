@@ -39,10 +39,10 @@ def test_misspelled_key():
 
 
 @pytest.mark.parametrize("value, expected", [
-    ("fast", "kernel.tau_m must be a number > 0, got 'fast'"),
-    (-5, "kernel.tau_m must be a number > 0, got -5"),
-    (0, "kernel.tau_m must be a number > 0, got 0"),
-    (True, "kernel.tau_m must be a number > 0, got true"),
+    ("fast", "kernel.tau_m must be a number > 0 or an initializer spec, one of: Constant, KaimingUniform, Normal, Uniform, XavierUniform, got 'fast'"),
+    (-5, "kernel.tau_m must be a number > 0 or an initializer spec, one of: Constant, KaimingUniform, Normal, Uniform, XavierUniform, got -5"),
+    (0, "kernel.tau_m must be a number > 0 or an initializer spec, one of: Constant, KaimingUniform, Normal, Uniform, XavierUniform, got 0"),
+    (True, "kernel.tau_m must be a number > 0 or an initializer spec, one of: Constant, KaimingUniform, Normal, Uniform, XavierUniform, got true"),
 ])
 def test_wrong_type_and_out_of_range(value, expected):
     assert issues({"type": "LIFKernel", "tau_m": value}, KERNELS) == [expected]
@@ -58,7 +58,7 @@ def test_all_problems_reported_at_once():
     lines = issues({"type": "LIFKernel", "tau_m": -1, "reset": 3, "bogus": 1}, KERNELS)
     assert len(lines) == 3
     assert lines[0].startswith("kernel.bogus is not a parameter of LIFKernel; allowed: tau_m, ")
-    assert lines[1:] == ["kernel.tau_m must be a number > 0, got -1",
+    assert lines[1:] == ["kernel.tau_m must be a number > 0 or an initializer spec, one of: Constant, KaimingUniform, Normal, Uniform, XavierUniform, got -1",
                          "kernel.reset must be one of 'soft', 'hard', 'none', got 3"]
 
 
