@@ -10,7 +10,7 @@ from network.events import SpikeTimes
 from network.init import Initializer
 from network.kernels.base import Kernel
 from network.kernels.filters import causal_correlate
-from settings import Factory, PositiveInt
+from settings import Factory, PositiveInt, create
 from settings.registries import INITIALIZERS, LAYERS
 
 
@@ -66,7 +66,7 @@ class Dense(Layer):
         self.in_features, self.out_features = in_features, out_features
         self.weight = nn.Parameter(torch.empty(out_features, in_features))
         self.bias = nn.Parameter(torch.zeros(out_features)) if bias else None
-        INITIALIZERS.create(weight_init or "KaimingUniform")(self.weight.data)
+        create(weight_init or "KaimingUniform", INITIALIZERS)(self.weight.data)
         self.kernel = kernel(size=out_features) if isinstance(kernel, Factory) else kernel
         self._tables: dict[tuple, Tensor] = {}  # padded kernel table of psp()
 

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from network.init import Initializer
 from network.kernels.lif import LIKernel
 from network.layers import LayerTrace
-from settings import PositiveFloat, PositiveInt
+from settings import PositiveFloat, PositiveInt, create
 from settings.registries import INITIALIZERS, READOUTS
 
 
@@ -106,7 +106,7 @@ class LeakyIntegrator(Readout):
         self.out_features, self.reduce = out_features, reduce
         self.weight = nn.Parameter(torch.empty(out_features, in_features))
         self.bias = nn.Parameter(torch.zeros(out_features)) if bias else None
-        INITIALIZERS.create(weight_init or "KaimingUniform")(self.weight.data)
+        create(weight_init or "KaimingUniform", INITIALIZERS)(self.weight.data)
         self.kernel = LIKernel(out_features, tau=tau, learn_tau=learn_tau, dt=dt)
 
     def forward(self, last: LayerTrace) -> ReadoutOutput:

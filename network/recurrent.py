@@ -10,7 +10,7 @@ from network.events import SpikeTimes
 from network.init import Initializer
 from network.kernels.base import Kernel
 from network.layers import Layer, LayerTrace
-from settings import Factory, PositiveInt, UnitInterval
+from settings import Factory, PositiveInt, UnitInterval, create
 from settings.registries import INITIALIZERS, LAYERS
 
 
@@ -43,7 +43,7 @@ class Recurrent(Layer):
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
         self.weight = nn.Parameter(torch.empty(out_features, in_features + out_features))
-        INITIALIZERS.create(weight_init or "XavierUniform")(self.weight.data)
+        create(weight_init or "XavierUniform", INITIALIZERS)(self.weight.data)
         self.bias = nn.Parameter(torch.zeros(out_features)) if bias else None
         if recurrent_mask is None:
             self.mask = None

@@ -5,11 +5,11 @@ against the registered constructor and ``settings.schema.build`` constructs it.
 """
 from settings.env import ENV_KEYS, Env
 from settings.errors import ConfigError, ConfigIssue
-from settings.registry import Factory, Registry
-from settings.schema import (Ge, Gt, Le, Lt, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt,
-                             UnitInterval, build, validate)
+from settings.registry import Registry
+from settings.schema import (Factory, Ge, Gt, Le, Lt, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt,
+                             UnitInterval, build, create, validate)
 
 __all__ = [
-    "ENV_KEYS", "Env", "ConfigError", "ConfigIssue", "Factory", "Registry", "build", "validate",
+    "ENV_KEYS", "Env", "ConfigError", "ConfigIssue", "Factory", "Registry", "build", "create", "validate",
     "Ge", "Gt", "Le", "Lt", "NonNegativeFloat", "NonNegativeInt", "PositiveFloat", "PositiveInt", "UnitInterval",
 ]

@@ -1,7 +1,9 @@
 """The registry: the only place a YAML ``type:`` name meets a class.
 
 One ``Registry`` instance per kind of component (kernels, layers, losses, ...). A class joins
-with ``@KIND.register``; its key is the class name, and a duplicate key fails at import.
+with ``@KIND.register``; its key is the class name, and a duplicate key fails at import. A
+registry only names constructors: ``settings.schema`` validates specs against them and builds
+them (``create``, ``Factory``).
 """
 from __future__ import annotations
 
@@ -69,14 +71,6 @@ class Registry(Generic[T]):
             return self._entries[name]
         raise ConfigError(ConfigIssue(path, self.unknown_message(name)))
 
-    def create(self, spec: Any, path: str = "", **runtime: Any) -> T:
-        """Validate and build ``spec`` (a name, a mapping, or an already built object)."""
-        if self.base is not None and isinstance(spec, self.base):
-            return spec
-        from settings.schema import build, validate
-
-        return build(validate(spec, self, path), self, path, **runtime)
-
     def unknown_message(self, name: Any) -> str:
         valid = self.names()
         hint = ""
@@ -100,26 +94,3 @@ def registry_for(annotation: Any) -> Registry | None:
             return registry
     return None
 
-
-class Factory(Generic[T]):
-    """A validated spec built later, when its runtime arguments exist (``Factory[Optimizer]``).
-
-    ``factory(params=model.parameters())`` builds the component.
-    """
-
-    def __init__(self, registry: Registry, spec: dict, path: str):
-        self.registry = registry
-        self.spec = spec
-        self.path = path
-
-    @property
-    def type_name(self) -> str:
-        return self.spec["type"]
-
-    def __call__(self, **runtime: Any) -> T:
-        from settings.schema import build
-
-        return build(self.spec, self.registry, self.path, **runtime)
-
-    def __repr__(self) -> str:
-        return f"Factory({self.registry.kind}: {self.spec!r})"

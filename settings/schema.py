@@ -15,11 +15,35 @@ import types
 import typing
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Annotated, Any, Callable, Literal, Union
+from typing import Annotated, Any, Callable, Generic, Literal, TypeVar, Union
 
 from settings.errors import ConfigError, ConfigIssue, format_value
 from settings.paths import join_path
-from settings.registry import Factory, Registry, registry_for
+from settings.registry import Registry, registry_for
+
+T = TypeVar("T")
+
+
+class Factory(Generic[T]):
+    """A validated spec built later, when its runtime arguments exist (``Factory[Optimizer]``).
+
+    ``factory(params=model.parameters())`` builds the component.
+    """
+
+    def __init__(self, registry: Registry, spec: dict, path: str):
+        self.registry = registry
+        self.spec = spec
+        self.path = path
+
+    @property
+    def type_name(self) -> str:
+        return self.spec["type"]
+
+    def __call__(self, **runtime: Any) -> T:
+        return build(self.spec, self.registry, self.path, **runtime)
+
+    def __repr__(self) -> str:
+        return f"Factory({self.registry.kind}: {self.spec!r})"
 
 
 # --- range constraints used inside typing.Annotated ---------------------------------------
@@ -388,6 +412,14 @@ def build(spec: dict, registry: Registry, path: str = "", **runtime: Any) -> Any
         kwargs[key] = _materialise(value, param.annotation if param else Any, join_path(path, key))
     kwargs.update(runtime)
     return entry(**kwargs)
+
+
+def create(spec: Any, registry: Registry, path: str = "", **runtime: Any) -> Any:
+    """Validate and build ``spec`` (a name, a mapping, or an already built object of the
+    registry's base class, returned as it is)."""
+    if registry.base is not None and isinstance(spec, registry.base):
+        return spec
+    return build(validate(spec, registry, path), registry, path, **runtime)
 
 
 def _materialise(value: Any, tp: Any, path: str) -> Any:

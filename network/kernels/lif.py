@@ -11,7 +11,7 @@ from network.kernels.base import Kernel, KernelTrace
 from network.kernels.fused import leaky_recurrence, lif_recurrence
 from network.kernels.params import NeuronValue, add_neuron_constant
 from network.surrogates import Surrogate
-from settings import PositiveFloat
+from settings import PositiveFloat, create
 from settings.registries import KERNELS, SURROGATES
 
 
@@ -88,7 +88,7 @@ class LIFKernel(Kernel):
         super().__init__()
         self.size, self.dt, self.v_th, self.v_reset = size, dt, v_th, v_reset
         self.reset, self.detach_reset, self.fused = reset, detach_reset, fused
-        self.surrogate = SURROGATES.create(surrogate)
+        self.surrogate = create(surrogate, SURROGATES)
         learned = {"tau_m", "tau_syn"} if learn_tau else set(learn)
         add_neuron_constant(self, "tau_m", tau_m, size, "tau_m" in learned)
         add_neuron_constant(self, "tau_syn", tau_syn, size, "tau_syn" in learned)

@@ -16,7 +16,7 @@ from network.kernels.base import Kernel, KernelTrace
 from network.kernels.den import check_distinct_taus, den_v0
 from network.kernels.fused import leaky_recurrence, lif_recurrence
 from network.surrogates import Surrogate
-from settings import PositiveFloat
+from settings import PositiveFloat, create
 from settings.registries import KERNELS, SURROGATES
 
 
@@ -107,7 +107,7 @@ class LeakyKernel(Kernel):
         super().__init__()
         self.size, self.tau, self.dt, self.reset = size, tau, dt, reset
         self.spiking, self.v_th, self.v_reset = spike, v_th, v_reset
-        self.surrogate = SURROGATES.create(surrogate)
+        self.surrogate = create(surrogate, SURROGATES)
         self.b = math.exp(-dt / tau)
 
     @staticmethod

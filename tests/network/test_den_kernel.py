@@ -11,6 +11,7 @@ from network.kernels.den import DENKernel, den_peak_time, den_v0
 from network.kernels.filters import ExponentialTraces, causal_conv
 from network.layers import Dense
 from settings.registries import KERNELS
+from settings.schema import create
 
 
 def analytic(t: torch.Tensor, tau_m: float, tau_s: float) -> torch.Tensor:
@@ -75,7 +76,7 @@ def test_event_input_equals_dense_raster():
     torch.manual_seed(1)
     times = torch.randint(-1, 100, (6, 40))
     events = SpikeTimes(times, 100)
-    layer = Dense(40, 3, KERNELS.create("DENKernel", size=3))
+    layer = Dense(40, 3, create("DENKernel", KERNELS, size=3))
     with torch.no_grad():
         by_events = layer(events).membrane
         by_raster = layer(events.to_dense()).membrane
@@ -83,7 +84,7 @@ def test_event_input_equals_dense_raster():
 
 
 def test_psp_at_is_the_kernel_at_the_lag():
-    layer = Dense(3, 1, KERNELS.create("DENKernel", size=1))
+    layer = Dense(3, 1, create("DENKernel", KERNELS, size=1))
     events = SpikeTimes(torch.tensor([[2, 10, -1]]), 30)
     psp = layer.psp(events, torch.tensor([[12]]))
     K = layer.kernel.impulse_response(30, dtype=torch.float32)

@@ -12,7 +12,7 @@ from network.losses import BinaryLoss
 from network.network import Network
 from network.rules import BPTT, IntegrateLR, PlasticityInduction, RuleContext, SingleSpikeLR
 from settings.registries import LAYERS, READOUTS
-from settings.registry import Factory
+from settings.schema import Factory
 from settings.schema import validate
 
 

@@ -5,8 +5,8 @@ import pytest
 
 from settings.errors import ConfigError
 from settings.registries import KERNELS, LAYERS, MODELS, OPTIMIZERS, PIPELINES, SCHEDULERS, SURROGATES
-from settings.registry import Factory, Registry
-from settings.schema import build, validate
+from settings.registry import Registry
+from settings.schema import Factory, build, validate
 
 
 def issues(spec, registry, env=None):
