@@ -70,8 +70,8 @@ model:
   layers:
     - type: Recurrent
       out_features: 32
-      kernel: {type: LIFKernel, tau_m: 20.0}
-      weight_init: {type: XavierUniform, gain: 3.0}
+      kernel: {type: LIFKernel, tau_m: 20.0, tau_syn: 5.0}
+      weight_init: {type: XavierUniform, gain: 1.0}
   readout: {type: LeakyIntegrator, out_features: 10, tau: 20.0, reduce: last}
 optimizer: {type: Adam, lr: 0.01}
 epochs: 3
