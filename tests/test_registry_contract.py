@@ -247,8 +247,8 @@ def test_callbacks(name, tmp_path):
 
 
 def test_readme_component_list_is_generated_from_the_registries():
-    from tools.catalog import END, START, catalog_markdown
+    from pipeline.catalog import END, START, catalog_markdown
 
     text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     section = text.split(START, 1)[1].split(END, 1)[0]
-    assert section == "\n" + catalog_markdown(), "run: python -m tools.catalog --write"
+    assert section == "\n" + catalog_markdown(), "run: python -m pipeline.catalog --write"

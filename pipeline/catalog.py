@@ -1,14 +1,18 @@
-"""The component catalog, generated from the registries (the README's component list).
+"""The component catalog, generated from the registries (the README's component list). It lives
+in pipeline/, the floor whose import registers every component.
 
-    python -m tools.catalog            print the Markdown
-    python -m tools.catalog --write    refresh the section of README.md between the markers
+    python -m pipeline.catalog            print the Markdown
+    python -m pipeline.catalog --write    refresh the section of README.md between the markers
 """
 from __future__ import annotations
 
 import argparse
 import inspect
-import sys
 from pathlib import Path
+
+import pipeline  # noqa: F401  (registers every component)
+from settings.registry import ALL_REGISTRIES
+from settings.schema import signature_of
 
 START, END = "<!-- components:start -->", "<!-- components:end -->"
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,11 +31,7 @@ def _default(value: object) -> str:
 
 
 def catalog_markdown() -> str:
-    import pipeline  # noqa: F401  (registers every component)
-    from settings.registry import ALL_REGISTRIES
-    from settings.schema import signature_of
-
-    lines = ["Generated from the registries by `python -m tools.catalog --write`; parameters show their",
+    lines = ["Generated from the registries by `python -m pipeline.catalog --write`; parameters show their",
              "defaults (no default: required). Names in `type:` are exactly these.", ""]
     for registry in ALL_REGISTRIES.values():
         lines += [f"**{registry.kind}**" + (f" (set at run time: {', '.join(registry.runtime)})"
@@ -61,8 +61,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--write", action="store_true", help="refresh README.md in place")
     args = parser.parse_args()
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
     if args.write:
         print("README.md updated" if refresh_readme() else "README.md already up to date")
     else:
