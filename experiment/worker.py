@@ -86,16 +86,6 @@ def _record_artifacts(store: SQLStore, run_id: int, output_dir: Path) -> None:
                                  for kind, path in files if path.is_file()])
 
 
-def _write_plots(history: list[dict], output_dir: Path, log: RunLog) -> None:
-    """``plots/`` of a completed run; a plotting problem is logged, never fails the run."""
-    from analysis.run_plots import plot_run_history
-
-    try:
-        plot_run_history(history, output_dir / "plots")
-    except Exception as exc:  # noqa: BLE001 (a figure must never cost a trained run)
-        log.note(f"could not draw plots/: {type(exc).__name__}: {exc}")
-
-
 def _resume_point(store: SQLStore, run_id: int, output_dir: Path) -> tuple[Path | None, dict | None, list[str]]:
     """An interrupted or stale previous attempt resumes from its last checkpoint; anything else
     (first attempt, or a retry after FAILED) starts over. A checkpoint that cannot be loaded
@@ -228,6 +218,7 @@ def execute_task(task: RunTask, extra_callbacks: list | tuple = ()) -> RunOutcom
 
 def _execute_claimed(task: RunTask, store: SQLStore, extra_callbacks: list | tuple) -> RunOutcome:
     from experiment.runner import execute_run
+    from pipeline.callbacks.run_plots import RunPlots
 
     attempt = claim(store, task)
     if attempt is None:
@@ -244,7 +235,8 @@ def _execute_claimed(task: RunTask, store: SQLStore, extra_callbacks: list | tup
              f"seed {task.seed}" + (f", resuming from {resume_path.name}" if resume_path is not None else ""))
     for note in notes:
         log.note(note)
-    callbacks = [DBLogger(store, task.run_id), log, *extra_callbacks]
+    plots = RunPlots() if task.plots else None
+    callbacks = [DBLogger(store, task.run_id), log, *([plots] if plots else []), *extra_callbacks]
     if task.mlflow is not None:
         from experiment.mlflow_mirror import MLflowCallback
         from settings.paths import flatten
@@ -270,8 +262,8 @@ def _execute_claimed(task: RunTask, store: SQLStore, extra_callbacks: list | tup
             log.note(f"FAILED: {type(exc).__name__}: {exc}\n{tail}")
             return RunOutcome(task.run_id, task.label, RunStatus.FAILED.value, time.perf_counter() - t0,
                               error=f"{type(exc).__name__}: {exc}", notes=tuple(notes))
-    if task.plots:
-        _write_plots(result.history, output_dir, log)
+    if plots is not None and plots.problem:
+        log.note(plots.problem)
     log.note(f"COMPLETED in {time.perf_counter() - t0:.1f} s")
     _record_artifacts(store, task.run_id, output_dir)
     store.finish_run(task.run_id, attempt.id, RunStatus.COMPLETED, summary=result.summary,

@@ -1,7 +1,7 @@
-"""The plots of one run, written into its folder (``plots/``) when it completes.
+"""RunPlots: the plots of one run, written into its folder (``plots/``) when the fit ends.
 
-Drawn from the run's own metric history on matplotlib's Agg canvas (no pyplot, no database), so
-a worker can draw them right after training.
+Drawn from the run's own metric history on matplotlib's Agg canvas (no pyplot, no database;
+matplotlib is imported only when a plot is drawn).
 """
 from __future__ import annotations
 
@@ -9,7 +9,32 @@ import math
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from pipeline.callbacks.base import Callback
+from pipeline.state import FitState
+from settings.registries import CALLBACKS
+
 SPLITS = ("train", "val", "test")
+
+
+@CALLBACKS.register
+class RunPlots(Callback):
+    """``plots/learning_curves.png`` in the run folder at the end of the fit: loss and accuracy
+    per epoch for each split. A plotting problem never fails the run: it is kept in ``problem``
+    (one line) and the run goes on. ``run_plots: true`` in experiment.yaml adds it to every run.
+    """
+
+    order = 95
+
+    def __init__(self) -> None:
+        self.problem: str | None = None
+
+    def on_fit_end(self, state: FitState) -> None:
+        if state.run_dir is None:
+            return
+        try:
+            plot_run_history(state.history, Path(state.run_dir) / "plots")
+        except Exception as exc:  # noqa: BLE001 (a figure must never cost a trained run)
+            self.problem = f"could not draw plots/: {type(exc).__name__}: {exc}"
 
 
 def plot_run_history(history: Sequence[Mapping[str, float]], folder: str | Path) -> list[Path]:
