@@ -22,7 +22,8 @@ from analysis.report import REPORT_SECTIONS, build_report
 from analysis.search import non_dominated, pareto_front
 from analysis.source import DEFAULT_DB, ExperimentNotFound, open_store
 from analysis.stats import aggregate_sweep, ci95_halfwidth, learning_curves, summarize
-from analysis.tempotron_plots import load_trained_run, plot_tempotron_run
+from analysis.tempotron_plots import plot_tempotron_run
+from experiment.trained_run import load_trained_run
 
 __all__ = [
     "DEFAULT_DB", "REPORT_SECTIONS", "ExperimentNotFound", "aggregate_sweep", "build_report", "capacity_curve",

@@ -1,62 +1,22 @@
 """Plots of one trained tempotron run: input spike raster, membrane voltage against the
 threshold with ``t_max`` marked, and the kernel's simulated response against its analytic form.
 
-A run folder (``outputs/<experiment>/<trial>/repeat_<k>/``) holds the resolved ``config.yaml``
-and ``checkpoints/best.pt`` / ``last.pt`` (with the run's seed); the pipeline is rebuilt from
-the config and ``prepare(seed)`` regenerates the same data, encoding and model, into which the
-checkpoint's weights are loaded. Figures are drawn on matplotlib's Agg canvas (no pyplot) and
-written to ``<run folder>/plots/`` unless another folder is given.
+The run is read back from its folder by ``experiment.trained_run.load_trained_run`` (the
+pipeline rebuilt from its ``config.yaml``, the checkpoint's weights loaded). Figures are drawn
+on matplotlib's Agg canvas (no pyplot) and written to ``<run folder>/plots/`` unless another
+folder is given.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
 from analysis.plots import _colors, _save
+from experiment.trained_run import TrainedRun, load_trained_run
 
 Checkpoint = Literal["best", "last"]
-
-
-@dataclass
-class TrainedRun:
-    """A run rebuilt from its folder: the pipeline, its data splits and encoded inputs, and the
-    model with the checkpoint's weights."""
-
-    folder: Path
-    pipeline: Any
-    splits: Any
-    encoded: dict
-    model: Any
-    epoch: int
-
-    @property
-    def v_th(self) -> float:
-        return float(getattr(self.pipeline.loss, "v_th", 1.0))
-
-
-def load_trained_run(run_dir: str | Path, checkpoint: Checkpoint | str = "best") -> TrainedRun:
-    """Rebuild a run from ``run_dir`` (its ``config.yaml``) and load ``checkpoints/<checkpoint>.pt``
-    (or a checkpoint path)."""
-    import pipeline  # noqa: F401  (registers the pipeline and callbacks)
-    from experiment.runner import build_pipeline
-    from pipeline.callbacks.checkpoint import load_checkpoint
-    from settings.yaml_io import load_yaml
-
-    folder = Path(run_dir)
-    if not (folder / "config.yaml").is_file():
-        raise FileNotFoundError(f"{folder} is not a run folder (no config.yaml)")
-    path = folder / "checkpoints" / f"{checkpoint}.pt" if checkpoint in ("best", "last") else Path(checkpoint)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    pipe = build_pipeline(load_yaml(folder / "config.yaml"))
-    ckpt = load_checkpoint(path, pipe.device)
-    splits, encoded, model = pipe.prepare(int(ckpt["seed"]))
-    model.load_state_dict(ckpt["model"])
-    model.eval()
-    return TrainedRun(folder, pipe, splits, encoded, model, int(ckpt["epoch"]))
 
 
 def _figure(rows: int, columns: int, size: tuple[float, float]) -> tuple[Any, np.ndarray]:
@@ -82,46 +42,19 @@ def _split(run: TrainedRun, split: str | None) -> str:
     return "train" if len(run.encoded["train"]) else "test"
 
 
-def _inputs(run: TrainedRun, split: str, index: np.ndarray):
-    import torch
-
-    return run.encoded[split].batch(torch.as_tensor(index, device=run.pipeline.device))[0]
-
-
-def _raster(x) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per pattern: spike steps and afferent indices."""
-    from network.events import SpikeTimes
-
-    out = []
-    if isinstance(x, SpikeTimes):
-        times = x.times.cpu().numpy()
-        for row in times:
-            fired = np.flatnonzero(row >= 0)
-            out.append((row[fired], fired))
-    else:
-        dense = x.detach().cpu().numpy()  # [T, B, N]
-        for b in range(dense.shape[1]):
-            t, n = np.nonzero(dense[:, b, :])
-            out.append((t, n))
-    return out
-
-
 def plot_input_raster(run: TrainedRun, out: str | Path | None = None, split: str | None = None,
                       per_class: int = 1) -> Path:
     """Input spikes (time step against afferent) of the first ``per_class`` patterns of each class."""
     split = _split(run, split)
     index, labels = _examples(run, split, per_class)
-    from network.events import SpikeTimes
-
-    x = _inputs(run, split, index)
-    T = x.T if isinstance(x, SpikeTimes) else x.shape[0]
-    dt = float(getattr(run.model.layers[0].kernel, "dt", 1.0))
+    raster, T = run.input_raster(split, index)
+    dt = run.dt
     figure, axes = _figure(1, len(index), (3.2 * len(index) + 0.6, 3.6))
-    for ax, (t, n), label, i in zip(axes, _raster(x), labels, index):
+    for ax, (t, n), label, i in zip(axes, raster, labels, index):
         ax.scatter(t * dt, n, s=2, color="black", linewidths=0)
         ax.set(xlim=(0, T * dt), xlabel="time (ms)", title=f"{split} pattern {i}, label {label}")
     axes[0].set_ylabel("afferent")
-    return _save(figure, out if out is not None else run.folder / "plots" / "input_raster.png")
+    return _save(figure, out if out is not None else run.plots / "input_raster.png")
 
 
 def plot_membrane(run: TrainedRun, out: str | Path | None = None, split: str | None = None,
@@ -134,12 +67,11 @@ def plot_membrane(run: TrainedRun, out: str | Path | None = None, split: str | N
     split = _split(run, split)
     index, labels = _examples(run, split, per_class)
     with torch.no_grad():
-        output = run.model(_inputs(run, split, index))
+        output = run.model(run.inputs(split, index))
     v = output.traces[-1].membrane.detach().cpu().numpy()  # [T, B, O]
     t_max = output.readout.time_index
     t_max = v.argmax(axis=0) if t_max is None else t_max.cpu().numpy()  # [B, O]
-    dt = float(getattr(run.model.layers[0].kernel, "dt", 1.0))
-    time = np.arange(v.shape[0]) * dt
+    time = np.arange(v.shape[0]) * run.dt
     classes = list(dict.fromkeys(labels.tolist()))
     columns = min(len(classes), 5)
     rows = -(-len(classes) // columns)
@@ -161,7 +93,7 @@ def plot_membrane(run: TrainedRun, out: str | Path | None = None, split: str | N
     for ax in axes[len(classes):]:
         ax.set_visible(False)
     axes[0].set_ylabel("membrane V(t); t_max marked")
-    return _save(figure, out if out is not None else run.folder / "plots" / "membrane.png")
+    return _save(figure, out if out is not None else run.plots / "membrane.png")
 
 
 def plot_kernel_response(kernel: Any, T: int = 100, out: str | Path = "kernel_response.png") -> Path:
@@ -195,7 +127,7 @@ def plot_tempotron_run(run_dir: str | Path, out_dir: str | Path | None = None,
     """All three plots of a trained tempotron run: ``input_raster.png``, ``membrane.png`` and
     ``kernel_response.png`` in ``out_dir`` (default ``<run_dir>/plots``); returns the files."""
     run = load_trained_run(run_dir, checkpoint)
-    folder = Path(out_dir) if out_dir is not None else run.folder / "plots"
+    folder = Path(out_dir) if out_dir is not None else run.plots
     return [plot_input_raster(run, folder / "input_raster.png"),
             plot_membrane(run, folder / "membrane.png", per_class=per_class),
             plot_kernel_response(run.model.layers[-1].kernel, out=folder / "kernel_response.png")]

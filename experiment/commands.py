@@ -170,26 +170,24 @@ def cmd_list(db: str | None, as_json: bool, out: TextIO | None = None) -> int:
 def cmd_eval(run_dir: str, checkpoint: str, split: str, as_json: bool, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     import pipeline  # noqa: F401
+    from experiment.run_folder import RunFolder, RunFolderError
     from experiment.runner import build_pipeline
-    from settings.yaml_io import load_yaml
-
-    folder = Path(run_dir)
-    config_path = folder / "config.yaml"
-    if not config_path.is_file():
-        raise ConfigError(ConfigIssue("", f"{folder} is not a run folder (no config.yaml)", "RUN_DIR"))
-    path = folder / "checkpoints" / f"{checkpoint}.pt" if checkpoint in ("best", "last") else Path(checkpoint)
-    if not path.is_file():
-        raise ConfigError(ConfigIssue("", f"no checkpoint at {path}", "--checkpoint"))
     from pipeline.callbacks.checkpoint import CheckpointError, load_checkpoint
 
+    folder = RunFolder(run_dir)
+    try:
+        config = folder.read_config()
+        path = folder.existing_checkpoint(checkpoint)
+    except RunFolderError as exc:
+        raise ConfigError(ConfigIssue("", str(exc), exc.argument)) from None
     try:
         ckpt = load_checkpoint(path)  # before the data is built: a bad file is refused at once
     except CheckpointError as exc:
         raise ConfigError(ConfigIssue("", str(exc), "--checkpoint")) from None
-    pipe = build_pipeline(load_yaml(config_path))
+    pipe = build_pipeline(config)
     metrics = pipe.evaluate_checkpoint(ckpt, split)
     if as_json:
-        emit_json({"run_dir": str(folder), "checkpoint": str(path), **metrics}, out)
+        emit_json({"run_dir": str(folder.path), "checkpoint": str(path), **metrics}, out)
     else:
         print(f"{path} (epoch {int(metrics.pop('epoch'))}), {split} split:", file=out)
         for key, value in metrics.items():

@@ -1,17 +1,16 @@
 """Execute one planned run: write its folder, build the pipeline, fit."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Sequence
 
+from experiment.run_folder import RunFolder
 from pipeline import TrainingPipeline
 from pipeline.callbacks import CSVLogger, ModelCheckpoint, ProgressBar
 from pipeline.callbacks.base import Callback
 from pipeline.training import FitResult
 from settings.registries import PIPELINES
 from settings.schema import build
-from settings.yaml_io import dump_yaml
 from tools.devices import set_threads
 
 
@@ -21,12 +20,6 @@ def build_pipeline(config: dict) -> TrainingPipeline:
     if config.get("env", {}).get("threads"):
         set_threads(config["env"]["threads"])
     return build(spec, PIPELINES)
-
-
-def write_run_folder(output_dir: Path, config: dict, info: dict) -> None:
-    output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / "config.yaml").write_text(dump_yaml(config), encoding="utf-8")
-    (output_dir / "run.json").write_text(json.dumps(info, indent=2, default=str), encoding="utf-8")
 
 
 def default_callbacks(pipeline: TrainingPipeline, progress: bool) -> list[Callback]:
@@ -45,7 +38,7 @@ def default_callbacks(pipeline: TrainingPipeline, progress: bool) -> list[Callba
 def execute_run(config: dict, seed: int, output_dir: Path, info: dict, callbacks: Sequence[Callback] = (),
                 resume: Path | dict | None = None, progress: bool = True) -> FitResult:
     """Write the run folder (resolved config.yaml, run.json), then train with the default callbacks."""
-    write_run_folder(output_dir, config, info)
+    RunFolder(output_dir).write(config, info)
     pipeline = build_pipeline(config)
     all_callbacks = default_callbacks(pipeline, progress) + list(callbacks)
     return pipeline.fit(seed, output_dir, all_callbacks, resume=resume)

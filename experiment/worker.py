@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from experiment.callbacks import DBLogger, Heartbeat, RunLog
+from experiment.run_folder import RunFolder
 from experiment.store import ErrorInfo, RunStatus, SQLStore
 from experiment.store.engine import absolute_url
 
@@ -79,11 +80,8 @@ def _sha256(path: Path) -> str:
 
 
 def _record_artifacts(store: SQLStore, run_id: int, output_dir: Path) -> None:
-    files = (("config", output_dir / "config.yaml"), ("metrics", output_dir / "metrics.csv"),
-             ("log", output_dir / "log.txt"), ("plot", output_dir / "plots" / "learning_curves.png"),
-             ("checkpoint", output_dir / "checkpoints" / "best.pt"), ("checkpoint", output_dir / "checkpoints" / "last.pt"))
     store.add_artifacts(run_id, [(kind, str(path), _sha256(path), path.stat().st_size)
-                                 for kind, path in files if path.is_file()])
+                                 for kind, path in RunFolder(output_dir).artifacts()])
 
 
 def _resume_point(store: SQLStore, run_id: int, output_dir: Path) -> tuple[Path | None, dict | None, list[str]]:
@@ -99,8 +97,8 @@ def _resume_point(store: SQLStore, run_id: int, output_dir: Path) -> tuple[Path 
     if previous is None or previous.exit_reason not in (RunStatus.INTERRUPTED.value, RunStatus.STALE.value):
         return None, None, []
     notes: list[str] = []
-    folder = output_dir / "checkpoints"
-    for path in (folder / "last.pt", folder / "best.pt"):
+    folder = RunFolder(output_dir)
+    for path in (folder.checkpoint("last"), folder.checkpoint("best")):
         if not path.is_file():
             continue
         try:
@@ -225,11 +223,11 @@ def _execute_claimed(task: RunTask, store: SQLStore, extra_callbacks: list | tup
         return RunOutcome(task.run_id, task.label, "SKIPPED",
                           error=f"already {store.run(task.run_id).status.value} (claimed elsewhere)")
     output_dir = Path(task.output_dir)
-    log = RunLog(output_dir / "log.txt")
+    log = RunLog(RunFolder(output_dir).log)
     resume_path, resume, notes = _resume_point(store, task.run_id, output_dir)
     if resume is None:
         store.delete_metrics_after(task.run_id, -1)  # a fresh start forgets partial attempts
-        for stale in (output_dir / "checkpoints").glob("*.pt"):
+        for stale in RunFolder(output_dir).checkpoints.glob("*.pt"):
             stale.unlink()
     log.note(f"attempt {attempt.number} of run {task.run_id} ({task.label}) on {socket.gethostname()}, pid {os.getpid()}, "
              f"seed {task.seed}" + (f", resuming from {resume_path.name}" if resume_path is not None else ""))

@@ -1,0 +1,92 @@
+"""A run folder, ``<base_dir>/<experiment>/<trial>/repeat_<k>/``: the one module that knows its
+layout. The runner writes ``config.yaml`` and ``run.json``, the callbacks the rest::
+
+    config.yaml         the resolved trial config the run was built from
+    run.json            who the run is (experiment, trial, repeat, seed, config hash)
+    metrics.csv         one row per evaluated epoch (CSVLogger)
+    log.txt             one line per event of every attempt (RunLog)
+    plots/              learning_curves.png (RunPlots), and what analysis draws for the run
+    checkpoints/        best.pt and last.pt (ModelCheckpoint)
+
+Everything that reads a run folder (``eval``, the worker's artifact records and resume, analysis
+through ``experiment.trained_run``) finds its files here.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+CONFIG, RUN_INFO, METRICS, LOG = "config.yaml", "run.json", "metrics.csv", "log.txt"
+PLOTS, CHECKPOINTS = "plots", "checkpoints"
+LEARNING_CURVES = "learning_curves.png"
+CHECKPOINT_NAMES = ("best", "last")
+
+
+class RunFolderError(FileNotFoundError):
+    """A folder that is not a run folder, or a checkpoint that is not there; ``argument`` names
+    what was given wrong (``RUN_DIR`` or ``--checkpoint``)."""
+
+    def __init__(self, message: str, argument: str):
+        super().__init__(message)
+        self.argument = argument
+
+
+class RunFolder:
+    """The files of the run folder at ``path`` (nothing is read until asked)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"RunFolder({str(self.path)!r})"
+
+    @property
+    def config(self) -> Path:
+        return self.path / CONFIG
+
+    @property
+    def log(self) -> Path:
+        return self.path / LOG
+
+    @property
+    def plots(self) -> Path:
+        return self.path / PLOTS
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / CHECKPOINTS
+
+    def checkpoint(self, which: str = "best") -> Path:
+        """``checkpoints/<which>.pt`` for ``best`` or ``last``; any other value is a path."""
+        return self.checkpoints / f"{which}.pt" if which in CHECKPOINT_NAMES else Path(which)
+
+    def write(self, config: dict, info: dict) -> None:
+        """The resolved ``config.yaml`` and ``run.json``, before the run trains."""
+        from settings.yaml_io import dump_yaml
+
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.config.write_text(dump_yaml(config), encoding="utf-8")
+        (self.path / RUN_INFO).write_text(json.dumps(info, indent=2, default=str), encoding="utf-8")
+
+    def read_config(self) -> dict[str, Any]:
+        """The resolved config the run was built from; RunFolderError without one."""
+        from settings.yaml_io import load_yaml
+
+        if not self.config.is_file():
+            raise RunFolderError(f"{self.path} is not a run folder (no {CONFIG})", "RUN_DIR")
+        return load_yaml(self.config)
+
+    def existing_checkpoint(self, which: str = "best") -> Path:
+        """:meth:`checkpoint`, which must exist (RunFolderError otherwise)."""
+        path = self.checkpoint(which)
+        if not path.is_file():
+            raise RunFolderError(f"no checkpoint at {path}", "--checkpoint")
+        return path
+
+    def artifacts(self) -> list[tuple[str, Path]]:
+        """(kind, path) of the files a finished run leaves that exist, in a fixed order."""
+        files = (("config", self.config), ("metrics", self.path / METRICS), ("log", self.log),
+                 ("plot", self.plots / LEARNING_CURVES), ("checkpoint", self.checkpoint("best")),
+                 ("checkpoint", self.checkpoint("last")))
+        return [(kind, path) for kind, path in files if path.is_file()]
