@@ -6,11 +6,11 @@ import os
 import shlex
 import sys
 
+from tools.locations import DEFAULT_DB
 from tools.version import SPIKELAB_VERSION
 
 EXIT_OK, EXIT_INVALID, EXIT_FAILED, EXIT_INTERRUPTED = 0, 2, 3, 130
 DEFAULT_EXPERIMENT = "configs/default"
-DEFAULT_DB = "sqlite:///outputs/spikelab.db"
 RUN_DB_HELP = "database URL (default: the experiment's db, else sqlite:///<base_dir>/spikelab.db)"
 DB_HELP = (f"database URL (default: {DEFAULT_DB}); an experiment whose experiment.yaml sets db or base_dir is "
            "read with the --db URL that `run` prints")
@@ -189,20 +189,20 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from experiment.reporting import cmd_show as show
+    from analysis.commands import cmd_show as show
 
     return show(args.experiment, args.db, args.json, args.top, args.metric, version=args.version)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from experiment.reporting import cmd_export as export
+    from analysis.commands import cmd_export as export
 
     return export(args.experiment, args.csv, args.per_run, args.db, version=args.version)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     import analysis
-    from experiment.commands import find_experiment, open_readonly
+    from experiment.store import find_experiment, open_readonly
 
     store = open_readonly(args.db)
     try:

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Iterator, Union
 
 from experiment.store import ExperimentRecord, ExperimentStore, SQLStore
-
-DEFAULT_DB = "sqlite:///outputs/spikelab.db"
+from settings.names import experiment_folder_name
+from tools.locations import DEFAULT_BASE_DIR, DEFAULT_DB
 
 #: What every analysis function accepts as ``db``: a SQLAlchemy URL, a SQLite file path, an
 #: open store (left open), or None for :data:`DEFAULT_DB`.
@@ -66,8 +66,5 @@ def resolve_experiment(store: ExperimentStore, experiment: Experiment, version: 
 
 def report_folder(record: ExperimentRecord) -> Path:
     """``<base_dir>/<experiment>[_v<version>]/report``: beside the experiment's run folders."""
-    from experiment.plan import safe_name
-
-    base = (record.files or {}).get("experiment", {}).get("base_dir") or "outputs"
-    name = safe_name(record.name) + ("" if record.version == 1 else f"_v{record.version}")
-    return Path(base) / name / "report"
+    base = (record.files or {}).get("experiment", {}).get("base_dir") or DEFAULT_BASE_DIR
+    return Path(base) / experiment_folder_name(record.name, record.version) / "report"

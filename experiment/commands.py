@@ -1,59 +1,18 @@
-"""The read-side commands of the CLI: status, list, show, export, eval, db upgrade."""
+"""The read-side commands of the CLI that print store records and run folders: status, list, eval,
+db upgrade (``show`` and ``export`` print analysis frames: analysis/commands.py)."""
 from __future__ import annotations
 
-import json
-import math
 import os
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
-from experiment.store import ExperimentRecord, RunStatus, SQLStore
+from experiment.store import ExperimentRecord, RunStatus, SQLStore, find_experiment, open_readonly
 from settings.errors import ConfigError, ConfigIssue
+from tools.json_output import emit_json
+from tools.locations import DEFAULT_DB
 
-DEFAULT_DB = "sqlite:///outputs/spikelab.db"
 STATES = [s.value for s in RunStatus]
-
-
-def open_readonly(db: str | None) -> SQLStore:
-    url = db or DEFAULT_DB
-    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).is_file():
-        raise ConfigError(ConfigIssue("", f"no database at {url[len('sqlite:///'):]} (run an experiment first, "
-                                          f"or pass --db URL)", "--db"))
-    return SQLStore(url, readonly=True)
-
-
-def find_experiment(store: SQLStore, name: str, version: int | None = None) -> ExperimentRecord:
-    """The record of ``name`` at ``version`` (default: the latest); ConfigError listing what there is."""
-    record = store.get_experiment(name, version)
-    if record is not None:
-        return record
-    experiments = store.list_experiments()
-    versions = [e.version for e in experiments if e.name == name]
-    if versions:
-        raise ConfigError(ConfigIssue("", f"experiment {name!r} has no version {version}; versions: "
-                                          f"{', '.join(map(str, versions))}", "--version"))
-    names = sorted({e.name for e in experiments})
-    raise ConfigError(ConfigIssue("", f"no experiment named {name!r} in {store.url}; experiments: "
-                                      f"{', '.join(names) or 'none'} (an experiment whose experiment.yaml sets "
-                                      f"db or base_dir is in its own database: pass --db URL)", "EXPERIMENT"))
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
-        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return value
-
-
-def emit_json(document: Any, out: TextIO | None = None) -> None:
-    out = out or sys.stdout
-    print(json.dumps(_jsonable(document), indent=2), file=out)
 
 
 def status_document(store: SQLStore, experiment: ExperimentRecord) -> dict:

@@ -24,11 +24,12 @@ from experiment.executors import Executor, InlineExecutor, make_executor
 from experiment.identity import (check_distinct, check_folder_owner, check_seeding, check_source_version,
                                  check_unchanged, claim_folder)
 from experiment.outputs import check_outputs
-from experiment.plan import PlannedRun, plan_trial, safe_name
+from experiment.plan import PlannedRun, plan_trial
 from experiment.store import ExperimentRecord, NewRun, RunRecord, RunStatus, SQLStore, environment_capsule
 from experiment.store.engine import absolute_url
 from experiment.worker import MLflowTarget, RunOutcome, RunTask
 from settings.experiment_files import FILE_NAMES, TrialSettings
+from settings.names import experiment_folder_name
 from settings.resolve import Override, ResolvedExperiment, ResolvedTrial
 from tools.devices import available_cores
 from tools.processes import process_is_dead
@@ -55,10 +56,6 @@ class SessionResult:
     def exit_code(self) -> int:
         """0: every selected run is COMPLETED now (by this session or another); 3: some are not."""
         return 3 if self.unfinished or self.still_failed or self.running_elsewhere else 0
-
-
-def experiment_folder_name(name: str, version: int) -> str:
-    return safe_name(name) if version == 1 else f"{safe_name(name)}_v{version}"
 
 
 def mlflow_experiment_name(experiment: ExperimentRecord) -> str:

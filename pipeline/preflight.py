@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from data.base import DataShape
 from encoders.base import n_steps
 from network.losses import combine
+from settings.metrics import produced_metrics
 from settings.registries import DATASETS, ENCODERS, KERNELS, LOSSES
 from settings.schema import build
 
@@ -30,19 +31,6 @@ class RunSizes:
     inputs: int
     layers: list[int]
     outputs: int
-
-
-def produced_metrics(splits: list[str], classes: int, running_train: bool, spiking: bool) -> set[str]:
-    """The metric names every epoch of a run records (TrainingPipeline.evaluate_all, evaluate
-    and _end_epoch): ``<split>_loss``, ``<split>_acc`` and ``<split>_acc/label_<k>`` for each
-    split with samples (only loss and accuracy for ``train_metrics: running``),
-    ``spikes_per_sample`` and ``spikes_per_step`` for a spiking model, ``lr`` and ``epoch_time_s``."""
-    names = {"lr", "epoch_time_s"} | ({"spikes_per_sample", "spikes_per_step"} if spiking else set())
-    for split in splits:
-        names |= {f"{split}_loss", f"{split}_acc"}
-        if not (split == "train" and running_train):
-            names |= {f"{split}_acc/label_{k}" for k in range(classes)}
-    return names
 
 
 def run_problems(params: dict) -> list[tuple[str, str]]:

@@ -15,6 +15,7 @@ from settings.names import name_problem
 from settings.paths import join_path, set_path
 from settings.schema import Ge, Lt, NonNegativeInt, PositiveFloat, PositiveInt, validate_fields
 from settings.yaml_io import load_yaml
+from tools.locations import DEFAULT_BASE_DIR, database_url
 
 FILE_NAMES = ("experiment.yaml", "config.yaml", "env.yaml", "trials.yaml")
 
@@ -62,7 +63,7 @@ class ExperimentSettings:
 
     name: str = ""
     desc: str = ""
-    base_dir: str = "outputs"
+    base_dir: str = DEFAULT_BASE_DIR
     db: str | None = None
     seed: Seed = 0
     repeat: PositiveInt = 1
@@ -75,7 +76,7 @@ class ExperimentSettings:
 
     @property
     def db_url(self) -> str:
-        return self.db or f"sqlite:///{Path(self.base_dir) / 'spikelab.db'}"
+        return self.db or database_url(self.base_dir)
 
     @property
     def mlflow_uri(self) -> str:

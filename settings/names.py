@@ -26,6 +26,12 @@ def folder_name(name: str) -> str:
     return "".join(out)
 
 
+def experiment_folder_name(name: str, version: int) -> str:
+    """The folder of version ``version`` of experiment ``name`` under its ``base_dir``:
+    ``folder_name(name)``, with ``_v<version>`` from version 2 on."""
+    return folder_name(name) if version == 1 else f"{folder_name(name)}_v{version}"
+
+
 def folder_key(folder: str) -> str:
     """Folders with equal keys are one folder on a case-insensitive, normalising file system
     (macOS, Windows): ``Run`` and ``run``, or ``\u212b`` (Angstrom sign) and ``\u00c5``."""

@@ -76,8 +76,9 @@ def test_the_run_summary_has_the_numbers_of_analysis_summarize(tmp_path):
     import math
 
     import analysis
-    from experiment.reporting import headline_metrics, trial_summaries
+    from experiment.reporting import trial_summaries
     from experiment.store import SQLStore
+    from settings.metrics import headline_summary
 
     trials = ("- name: a\n  repeat: 3\n- name: diverges\n  settings: {optimizer: {type: SGD, lr: 1.0e+38}}\n"
               "- name: once\n  repeat: 1\n  settings: {optimizer: {lr: 0.02}}\n")
@@ -88,7 +89,7 @@ def test_the_run_summary_has_the_numbers_of_analysis_summarize(tmp_path):
     with SQLStore(f"sqlite:///{tmp_path / 'out' / 'spikelab.db'}", readonly=True) as store:
         record = store.get_experiment("tiny")
         runs, summaries = store.runs(record.id), store.summaries(record.id)
-        metrics = headline_metrics(sorted({key for _, key, _ in summaries}))
+        metrics = headline_summary(sorted({key for _, key, _ in summaries}))
         expected = analysis.summarize(record, metrics=metrics, db=store).to_dict(orient="records")
     got = trial_summaries(runs, summaries, metrics)
     assert [r["trial"] for r in got] == [r["trial"] for r in expected] == ["a", "diverges", "once"]

@@ -1,10 +1,12 @@
 """The experiment store: an abstract interface (:class:`ExperimentStore`), its SQLAlchemy
-implementation (:class:`SQLStore`), Alembic schema versions and the environment capsule."""
+implementation (:class:`SQLStore`), Alembic schema versions, the environment capsule, and the
+read commands' way in (``open_readonly``, ``find_experiment``)."""
 from __future__ import annotations
 
 from experiment.store.base import (CLAIMABLE, AttemptRecord, ErrorInfo, ExperimentRecord, ExperimentStore, NewRun,
                                    RunRecord, RunStatus, TrialRecord)
 from experiment.store.capsule import environment_capsule
+from experiment.store.lookup import find_experiment, open_readonly
 from experiment.store.migrate import (DatabaseNotFound, NotADatabase, SchemaOutdated, current_revision, head_revision,
                                       upgrade, upgrade_command)
 from experiment.store.params import flatten, param_rows
@@ -13,5 +15,6 @@ from experiment.store.sql import SQLStore
 __all__ = [
     "CLAIMABLE", "AttemptRecord", "DatabaseNotFound", "ErrorInfo", "ExperimentRecord", "ExperimentStore", "NewRun",
     "NotADatabase", "RunRecord", "RunStatus", "SQLStore", "SchemaOutdated", "TrialRecord", "current_revision",
-    "environment_capsule", "flatten", "head_revision", "param_rows", "upgrade", "upgrade_command",
+    "environment_capsule", "find_experiment", "flatten", "head_revision", "open_readonly", "param_rows", "upgrade",
+    "upgrade_command",
 ]

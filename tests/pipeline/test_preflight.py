@@ -6,7 +6,8 @@ from testkit import TEMPOTRON_CONFIG, TINY_CONFIG, make_pipeline
 
 from data.digits import Digits
 from data.random_patterns import RandomDataset
-from pipeline.preflight import memory_estimate, produced_metrics, run_sizes
+from pipeline.preflight import memory_estimate, run_sizes
+from settings.metrics import produced_metrics
 from settings.registries import PIPELINES
 from settings.resolve import resolve_config
 from settings.yaml_io import parse_yaml

@@ -1,0 +1,49 @@
+"""The names of the metrics a run records, and of the summary values made from them: the one
+place that spells them. Every epoch records ``<split>_loss`` and ``<split>_acc`` for each split
+with samples (``train``, ``val``, ``test``), per-label accuracies ``<split>_acc/label_<k>``,
+``lr`` and ``epoch_time_s``, and for a spiking model ``spikes_per_sample`` and
+``spikes_per_step``; callbacks may log more (``state.log_metric``). A run's summary holds
+``final_<metric>`` for each, ``best_<monitor>``, ``best_epoch`` and ``test_*_at_best_val``.
+"""
+from __future__ import annotations
+
+SPLITS = ("train", "val", "test")
+TRAIN_LOSS, TRAIN_ACC = "train_loss", "train_acc"
+VAL_LOSS, VAL_ACC = "val_loss", "val_acc"
+TEST_LOSS, TEST_ACC = "test_loss", "test_acc"
+LR, EPOCH_TIME = "lr", "epoch_time_s"
+SPIKES_PER_SAMPLE, SPIKES_PER_STEP = "spikes_per_sample", "spikes_per_step"
+
+#: what log.txt shows of each epoch
+EPOCH_HEADLINE = (TRAIN_LOSS, TRAIN_ACC, VAL_LOSS, VAL_ACC, TEST_ACC, SPIKES_PER_SAMPLE, EPOCH_TIME)
+#: the summary values the tables of ``run`` and ``show`` lead with, when a run has them
+SUMMARY_HEADLINE = ("final_train_acc", "final_val_acc", "final_test_acc", "best_val_acc", "best_train_acc",
+                    "test_acc_at_best_val", "final_spikes_per_sample")
+
+
+def split_metric(split: str, what: str) -> str:
+    """``<split>_<what>``: ``split_metric("val", "acc") == "val_acc"``."""
+    return f"{split}_{what}"
+
+
+def label_metric(split: str, label: int) -> str:
+    """The accuracy on the samples of class ``label``: ``<split>_acc/label_<label>``."""
+    return f"{split}_acc/label_{label}"
+
+
+def produced_metrics(splits: list[str], classes: int, running_train: bool, spiking: bool) -> set[str]:
+    """The metric names every epoch of a run records (TrainingPipeline.evaluate_all, evaluate
+    and _end_epoch): ``<split>_loss``, ``<split>_acc`` and ``<split>_acc/label_<k>`` for each
+    split with samples (only loss and accuracy for ``train_metrics: running``),
+    ``spikes_per_sample`` and ``spikes_per_step`` for a spiking model, ``lr`` and ``epoch_time_s``."""
+    names = {LR, EPOCH_TIME} | ({SPIKES_PER_SAMPLE, SPIKES_PER_STEP} if spiking else set())
+    for split in splits:
+        names |= {split_metric(split, "loss"), split_metric(split, "acc")}
+        if not (split == "train" and running_train):
+            names |= {label_metric(split, k) for k in range(classes)}
+    return names
+
+
+def headline_summary(columns: list[str]) -> list[str]:
+    """The :data:`SUMMARY_HEADLINE` values among ``columns``, in that order."""
+    return [m for m in SUMMARY_HEADLINE if m in columns]
