@@ -1,12 +1,32 @@
 """scikit-learn's Digits: 1797 real 8x8 handwritten digits, shipped with the package (offline)."""
 from __future__ import annotations
 
+import gzip
+import importlib.util
+from pathlib import Path
+
 import numpy as np
 
 from data.base import DataShape, Dataset
 from tools.seeding import derive_seed
 from settings import UnitInterval
 from settings.registries import DATASETS
+
+
+def _digits_table() -> np.ndarray:
+    """The ``[1797, 65]`` table of scikit-learn's digits.csv.gz (64 pixels, then the label), read
+    the way ``sklearn.datasets.load_digits`` reads it but without importing scikit-learn and
+    scipy (1.5 s before a run's first epoch); ``load_digits`` where the file is not found."""
+    spec = importlib.util.find_spec("sklearn")  # locates the package without importing it
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(folder) / "datasets" / "data" / "digits.csv.gz"
+        if path.is_file():
+            with gzip.open(path, "rt", encoding="utf-8") as handle:
+                return np.loadtxt(handle, delimiter=",")
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    return np.column_stack([bunch.data, bunch.target])
 
 
 @DATASETS.register
@@ -26,11 +46,9 @@ class Digits(Dataset):
         return DataShape(samples=1797, features=64, classes=10)
 
     def arrays(self, seed: int) -> tuple[np.ndarray, np.ndarray]:
-        from sklearn.datasets import load_digits
-
-        bunch = load_digits()
-        x = bunch.data.astype(np.float32)
-        return (x / 16.0 if self.normalize else x), bunch.target.astype(np.int64)
+        data = _digits_table()
+        x = data[:, :-1].astype(np.float32)
+        return (x / 16.0 if self.normalize else x), data[:, -1].astype(np.int64)
 
 
 @DATASETS.register
