@@ -20,6 +20,7 @@ from analysis.frames import RunTable, as_list, read_run_table
 from analysis.source import DB, Experiment, reading, report_folder, resolve_experiment
 from experiment.store import ExperimentRecord
 from analysis.stats import completed_values, group_stats, learning_curves
+from settings.metrics import TRAIN_ACC, VAL_ACC
 
 MAX_LEGEND = 20  # more lines than this get no legend
 LOG_SPAN = 100.0  # a positive x-axis spanning more than two decades is drawn on a log scale
@@ -92,7 +93,7 @@ def _title(record: ExperimentRecord, what: str) -> str:
     return f"{record.name} v{record.version}: {what}"
 
 
-def plot_learning_curves(experiment: Experiment, metrics: str | Sequence[str] = ("train_acc", "val_acc"),
+def plot_learning_curves(experiment: Experiment, metrics: str | Sequence[str] = (TRAIN_ACC, VAL_ACC),
                          by: str | Sequence[str] = "trial", out_dir: str | Path | None = None, db: DB = None,
                          version: int | None = None) -> list[Path]:
     """One PNG per metric in ``out_dir``, ``learning_curve_<metric>.png`` (``by="trial"``) or

@@ -14,6 +14,7 @@ from analysis.frames import read_run_table
 from analysis.plots import plot_heatmap, plot_learning_curves, plot_metric_vs_param
 from analysis.source import DB, Experiment, reading, report_folder, resolve_experiment
 from analysis.stats import summarize
+from settings.metrics import TEST_ACC, TRAIN_ACC, TRAIN_LOSS, VAL_ACC
 
 HEADLINE = ("best_val_acc", "final_val_acc", "best_train_acc", "final_train_acc", "final_test_acc")
 
@@ -38,7 +39,7 @@ def build_report(experiment: Experiment, out_dir: str | Path | None = None, db: 
                                if m in table.summary_columns]
             frame = summarize(record, by="trial", metrics=shown, db=store)
             summary_html = frame.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="-")
-            curves = plot_learning_curves(record, ["train_acc", "val_acc", "test_acc", "train_loss"], out_dir=folder,
+            curves = plot_learning_curves(record, [TRAIN_ACC, VAL_ACC, TEST_ACC, TRAIN_LOSS], out_dir=folder,
                                           db=store)
             figures += [(f"learning curve: {p.stem.removeprefix('learning_curve_')}", p,
                          "mean over repeats with its 95% confidence band") for p in curves]

@@ -19,6 +19,7 @@ import pandas as pd
 
 from analysis.frames import COMPLETED, RunTable, as_list, read_run_table
 from analysis.source import DB, Experiment, reading, resolve_experiment
+from settings.metrics import TRAIN_ACC, VAL_ACC
 
 STATS = ("mean", "std", "sem", "ci95", "n")
 SWEEP_STATS = ("mean", "median", "std", "min", "max", "n")
@@ -105,7 +106,7 @@ def aggregate_sweep(experiment: Experiment, metric: str | Sequence[str] = "final
     return group_stats(completed_values(table, metrics), ["trial", "group", *table.varying], metrics, SWEEP_STATS)
 
 
-def learning_curves(experiment: Experiment, metrics: str | Sequence[str] = ("train_acc", "val_acc"),
+def learning_curves(experiment: Experiment, metrics: str | Sequence[str] = (TRAIN_ACC, VAL_ACC),
                     by: str | Sequence[str] = "trial", db: DB = None, version: int | None = None) -> pd.DataFrame:
     """Per-epoch metrics of COMPLETED runs aggregated over the runs of each group of ``by``:
     ``<by...>, key, epoch, mean, std, sem, ci95, n``, groups in trial order, then key and epoch."""

@@ -8,6 +8,7 @@ from pathlib import Path
 from experiment.store.base import ExperimentStore
 from pipeline.callbacks.base import Callback
 from pipeline.state import FitState
+from settings.metrics import EPOCH_HEADLINE
 
 
 class DBLogger(Callback):
@@ -38,7 +39,6 @@ class RunLog(Callback):
     headline metrics, the end with its reason), appended, so the whole history of a run is there."""
 
     order = 45
-    HEADLINE = ("train_loss", "train_acc", "val_loss", "val_acc", "test_acc", "spikes_per_sample", "epoch_time_s")
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -53,7 +53,7 @@ class RunLog(Callback):
             self.note(f"resumed after epoch {state.resumed_from}")
 
     def on_epoch_end(self, state: FitState, epoch: int, metrics: dict[str, float]) -> None:
-        shown = "  ".join(f"{k} {metrics[k]:.4g}" for k in self.HEADLINE if k in metrics)
+        shown = "  ".join(f"{k} {metrics[k]:.4g}" for k in EPOCH_HEADLINE if k in metrics)
         self.note(f"epoch {epoch}: {shown}")
 
     def on_fit_end(self, state: FitState) -> None:

@@ -29,6 +29,7 @@ from experiment.store import ExperimentRecord, NewRun, RunRecord, RunStatus, SQL
 from experiment.store.engine import absolute_url
 from experiment.worker import MLflowTarget, RunOutcome, RunTask
 from settings.experiment_files import FILE_NAMES, TrialSettings
+from settings.metrics import TEST_ACC, TRAIN_ACC, VAL_ACC
 from settings.names import experiment_folder_name
 from settings.resolve import Override, ResolvedExperiment, ResolvedTrial
 from tools.devices import available_cores
@@ -405,6 +406,5 @@ def _outcome_line(outcome: RunOutcome) -> str:
         return f"skipped {outcome.label}: {outcome.error}"
     if outcome.status == RunStatus.FAILED.value:
         return f"FAILED {outcome.label} after {outcome.seconds:.1f}s: {outcome.error}"
-    shown = ", ".join(f"{k} {outcome.final[k]:.4g}" for k in ("train_acc", "val_acc", "test_acc")
-                      if k in outcome.final)
+    shown = ", ".join(f"{k} {outcome.final[k]:.4g}" for k in (TRAIN_ACC, VAL_ACC, TEST_ACC) if k in outcome.final)
     return f"done {outcome.label} in {outcome.seconds:.1f}s: {shown}"

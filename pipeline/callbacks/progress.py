@@ -4,7 +4,10 @@ from __future__ import annotations
 from pipeline.callbacks.base import Callback
 from pipeline.state import FitState
 from settings import NonNegativeInt
+from settings.metrics import TEST_ACC, TRAIN_ACC, TRAIN_LOSS, VAL_ACC
 from settings.registries import CALLBACKS
+
+SHOWN = (TRAIN_LOSS, TRAIN_ACC, VAL_ACC, TEST_ACC)  # beside the bar
 
 
 @CALLBACKS.register
@@ -33,7 +36,7 @@ class ProgressBar(Callback):
     def on_epoch_end(self, state: FitState, epoch: int, metrics: dict[str, float]) -> None:
         if self.bar is None:
             return
-        shown = {k: f"{metrics[k]:.4g}" for k in ("train_loss", "train_acc", "val_acc", "test_acc") if k in metrics}
+        shown = {k: f"{metrics[k]:.4g}" for k in SHOWN if k in metrics}
         self.bar.set_postfix(shown, refresh=False)
         if epoch > 0:
             self.bar.update(1)

@@ -11,9 +11,8 @@ from typing import Mapping, Sequence
 
 from pipeline.callbacks.base import Callback
 from pipeline.state import FitState
+from settings.metrics import SPLITS, split_metric
 from settings.registries import CALLBACKS
-
-SPLITS = ("train", "val", "test")
 
 
 @CALLBACKS.register
@@ -52,7 +51,7 @@ def plot_run_history(history: Sequence[Mapping[str, float]], folder: str | Path)
     for i, what in enumerate(("loss", "acc")):
         axes = figure.add_subplot(1, 2, i + 1)
         for split in SPLITS:
-            key = f"{split}_{what}"
+            key = split_metric(split, what)
             values = [row.get(key, math.nan) for row in history]
             if any(v == v for v in values):  # not all NaN
                 axes.plot(epochs, values, marker="." if len(epochs) <= 40 else None, label=split)

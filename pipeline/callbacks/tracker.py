@@ -5,10 +5,11 @@ import math
 
 from pipeline.callbacks.base import Callback
 from pipeline.state import FitState
+from settings.metrics import TEST_ACC, TEST_LOSS, TRAIN_ACC, VAL_ACC
 from settings.registries import CALLBACKS
 
 
-def summarize_history(history: list[dict[str, float]], monitor: str = "val_acc", mode: str = "max") -> dict[str, float]:
+def summarize_history(history: list[dict[str, float]], monitor: str = VAL_ACC, mode: str = "max") -> dict[str, float]:
     """``final_<metric>`` for every metric of the last epoch, and the selected epoch: the first
     with the best ``monitor`` (``mode`` max or min) is ``best_epoch``, its value
     ``best_<monitor>``, its test metrics ``test_acc_at_best_val`` and ``test_loss_at_best_val``.
@@ -20,7 +21,7 @@ def summarize_history(history: list[dict[str, float]], monitor: str = "val_acc",
     summary["epochs"] = history[-1]["epoch"]
     if not any(k.startswith("val_") for h in history for k in h):
         monitor = monitor.replace("val_", "train_", 1)
-    accuracy = "val_acc" if any("val_acc" in h for h in history) else "train_acc"
+    accuracy = VAL_ACC if any(VAL_ACC in h for h in history) else TRAIN_ACC
     scored = [h for h in history if accuracy in h and not math.isnan(h[accuracy])]
     if scored:
         summary[f"best_{accuracy}"] = max(h[accuracy] for h in scored)
@@ -30,7 +31,7 @@ def summarize_history(history: list[dict[str, float]], monitor: str = "val_acc",
         best = pick(scored, key=lambda h: h[monitor])  # the first epoch reaching the extreme
         summary[f"best_{monitor}"] = best[monitor]
         summary["best_epoch"] = best["epoch"]
-        for key in ("test_acc", "test_loss"):
+        for key in (TEST_ACC, TEST_LOSS):
             if key in best and monitor.startswith("val_"):
                 summary[f"{key}_at_best_val"] = best[key]
     return summary
