@@ -41,8 +41,9 @@ def imported(path: Path, modules: dict[str, Path]) -> set[str]:
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
-            if node.level:
-                base = ".".join(package.split(".")[:len(package.split(".")) - node.level + 1] + ([base] if base else []))
+            if node.level:  # a relative import: from the package, one level up per extra dot
+                parts = package.split(".")
+                base = ".".join(parts[:len(parts) - node.level + 1] + ([base] if base else []))
             names = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base for alias in node.names]
         else:
             continue
@@ -67,7 +68,8 @@ def floor_problems(graph: dict[str, set[str]]) -> list[str]:
                 problems.append(f"{source} imports {target}: {there} is above {here}")
             elif here == "analysis" and FLOORS[there] > FLOORS["settings"] and \
                     not any(target == m or target.startswith(m + ".") for m in ANALYSIS_READS):
-                problems.append(f"{source} imports {target}: analysis reads through {' and '.join(ANALYSIS_READS)} only")
+                problems.append(f"{source} imports {target}: analysis reads through "
+                                f"{', '.join(ANALYSIS_READS)} only")
     return problems
 
 
@@ -110,6 +112,16 @@ def test_the_graph_is_read():
     graph = import_graph()
     assert "experiment.store.sql" in graph["experiment.store"]
     assert "settings.registry" in graph["settings.registries"]
+    assert "pipeline.callbacks.run_plots" in graph["experiment.worker"]  # imported inside a function
+
+
+def test_the_checks_catch_what_they_are_for():
+    graph = {"tools.a": {"settings.b"}, "settings.b": set(), "analysis.c": {"pipeline.d", "experiment.store.e"},
+             "pipeline.d": {"pipeline.f"}, "pipeline.f": {"pipeline.d"}, "experiment.store.e": set()}
+    assert floor_problems(graph) == ["analysis.c imports pipeline.d: analysis reads through "
+                                     f"{', '.join(ANALYSIS_READS)} only",
+                                     "tools.a imports settings.b: settings is above tools"]
+    assert circles(graph) == [["pipeline.d", "pipeline.f"]]
 
 
 def test_no_import_runs_back_up_a_floor():
