@@ -19,6 +19,7 @@ from experiment.worker import RunTask
 from pipeline.callbacks.base import Callback
 from pipeline.state import FitState
 from settings.experiment_files import TrialSettings
+from settings.metrics import VAL_ACC
 from settings.sweep import search_objectives, search_seed
 
 
@@ -40,7 +41,7 @@ class PruningCallback(Callback):
 
     order = 15
 
-    def __init__(self, trial: Any, monitor: str = "val_acc"):
+    def __init__(self, trial: Any, monitor: str = VAL_ACC):
         self.trial, self.monitor, self.pruned = trial, monitor, False
 
     def on_epoch_end(self, state: FitState, epoch: int, metrics: dict[str, float]) -> None:

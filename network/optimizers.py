@@ -17,7 +17,7 @@ from torch import Tensor
 from torch.optim.optimizer import _use_grad_for_differentiable
 
 from settings import NonNegativeFloat, PositiveFloat
-from settings.schema import selection_metric_problem
+from settings.metrics import VAL_LOSS, selection_metric_problem
 from settings.registries import OPTIMIZERS, SCHEDULERS
 
 OPTIMIZERS.set_base(torch.optim.Optimizer)
@@ -161,7 +161,7 @@ class Scheduler:
     ``monitor``: the metric ReduceLROnPlateau watches (per epoch).
     """
 
-    def __init__(self, scheduler: Any, interval: str = "epoch", monitor: str = "val_loss"):
+    def __init__(self, scheduler: Any, interval: str = "epoch", monitor: str = VAL_LOSS):
         self.scheduler, self.interval, self.monitor = scheduler, interval, monitor
 
     @property
@@ -184,7 +184,7 @@ class Scheduler:
 
 
 _NOT_FROM_YAML = {"LambdaLR", "MultiplicativeLR", "SequentialLR", "ChainedScheduler", "LRScheduler"}
-_SCHEDULER_EXTRA = {"interval": (Literal["epoch", "batch"], "epoch"), "monitor": (str, "val_loss")}
+_SCHEDULER_EXTRA = {"interval": (Literal["epoch", "batch"], "epoch"), "monitor": (str, VAL_LOSS)}
 
 
 def _register_torch_schedulers() -> None:
@@ -196,7 +196,7 @@ def _register_torch_schedulers() -> None:
             continue
 
         def make(optimizer: torch.optim.Optimizer, _cls: type = cls, interval: str = "epoch",
-                 monitor: str = "val_loss", **kwargs: Any) -> Scheduler:
+                 monitor: str = VAL_LOSS, **kwargs: Any) -> Scheduler:
             return Scheduler(_cls(optimizer, **kwargs), interval, monitor)
 
         def probe(kwargs: dict, _cls: type = cls) -> None:

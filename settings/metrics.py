@@ -7,6 +7,8 @@ with samples (``train``, ``val``, ``test``), per-label accuracies ``<split>_acc/
 """
 from __future__ import annotations
 
+import re
+
 SPLITS = ("train", "val", "test")
 TRAIN_LOSS, TRAIN_ACC = "train_loss", "train_acc"
 VAL_LOSS, VAL_ACC = "val_loss", "val_acc"
@@ -42,6 +44,17 @@ def produced_metrics(splits: list[str], classes: int, running_train: bool, spiki
         if not (split == "train" and running_train):
             names |= {label_metric(split, k) for k in range(classes)}
     return names
+
+
+def selection_metric_problem(name: str) -> str | None:
+    """Why ``name`` cannot select a model (None when it can): models are selected on training
+    or validation metrics only (early stopping, the best checkpoint, plateau schedules, search
+    objectives); the test split never selects."""
+    pattern = r"(^|_)test(_|$)"
+    if re.search(pattern, name):
+        instead = "best_val_acc" if name == "test_acc_at_best_val" else re.sub(pattern, r"\1val\2", name)
+        return f"{name!r} is measured on the test split, which never selects models; use {instead!r}"
+    return None
 
 
 def headline_summary(columns: list[str]) -> list[str]:

@@ -10,7 +10,6 @@ import collections.abc
 import dataclasses
 import difflib
 import inspect
-import re
 import types
 import typing
 from dataclasses import dataclass
@@ -380,16 +379,6 @@ def validate_fields(spec: Any, schema: Callable, path: str = "", label: str | No
     if checker.issues:
         raise ConfigError(checker.issues)
     return resolved
-
-
-def selection_metric_problem(name: str) -> str | None:
-    """Models are selected on training or validation metrics only (early stopping, the best
-    checkpoint, plateau schedules, search objectives): the test split never selects."""
-    pattern = r"(^|_)test(_|$)"
-    if re.search(pattern, name):
-        instead = "best_val_acc" if name == "test_acc_at_best_val" else re.sub(pattern, r"\1val\2", name)
-        return f"{name!r} is measured on the test split, which never selects models; use {instead!r}"
-    return None
 
 
 def check_value(value: Any, annotation: Any, path: str) -> list[ConfigIssue]:

@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 
 from settings.errors import ConfigError, ConfigIssue, format_value
+from settings.metrics import selection_metric_problem
 from settings.paths import join_path, parse_path
-from settings.schema import selection_metric_problem
 
 GENERATORS = ("linspace", "logspace", "range")
 DISTRIBUTIONS = ("uniform", "loguniform", "choice", "randint")

@@ -13,8 +13,8 @@ import torch
 from pipeline.callbacks.base import Callback
 from pipeline.state import FitState
 from settings import PositiveInt
+from settings.metrics import VAL_ACC, selection_metric_problem
 from settings.registries import CALLBACKS
-from settings.schema import selection_metric_problem
 
 
 class CheckpointError(Exception):
@@ -113,7 +113,7 @@ class ModelCheckpoint(Callback):
         key, mode = self.monitor, self.mode
         if key is None:
             selection = getattr(state.pipeline, "selection", None)
-            key, mode = (selection.monitor, selection.mode) if selection is not None else ("val_acc", "max")
+            key, mode = (selection.monitor, selection.mode) if selection is not None else (VAL_ACC, "max")
             if key not in metrics and key.startswith("val_"):
                 key = key.replace("val_", "train_", 1)
         if key not in metrics:

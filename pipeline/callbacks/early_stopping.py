@@ -7,8 +7,8 @@ from typing import Literal
 from pipeline.callbacks.base import Callback
 from pipeline.state import FitState
 from settings import NonNegativeFloat, NonNegativeInt, PositiveInt
+from settings.metrics import VAL_LOSS, selection_metric_problem
 from settings.registries import CALLBACKS
-from settings.schema import selection_metric_problem
 
 
 @CALLBACKS.register
@@ -35,7 +35,7 @@ class EarlyStopping(Callback):
         problem = params["monitor"] and selection_metric_problem(params["monitor"])
         return [("monitor", problem)] if problem else []
 
-    def __init__(self, monitor: str = "val_loss", mode: Literal["min", "max"] = "min", patience: PositiveInt = 5,
+    def __init__(self, monitor: str = VAL_LOSS, mode: Literal["min", "max"] = "min", patience: PositiveInt = 5,
                  min_delta: NonNegativeFloat = 0.0, relative: bool = False, start_epoch: NonNegativeInt = 0,
                  stop_at: float | None = None):
         self.monitor, self.mode, self.patience, self.min_delta = monitor, mode, patience, min_delta

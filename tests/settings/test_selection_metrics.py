@@ -5,7 +5,7 @@ import pytest
 from testkit import TINY_CONFIG, make_pipeline
 
 from settings.errors import ConfigError
-from settings.schema import selection_metric_problem
+from settings.metrics import selection_metric_problem
 from settings.sweep import check_search
 
 
