@@ -76,9 +76,10 @@ class ECGQTDB(Dataset):
     def load(self, seed: int) -> DataSplits:
         x, y = read_qtdb(self.folder / FILES[0])
         x_test, y_test = read_qtdb(self.folder / FILES[1])
+        # the pool: the training file's windows, then the test file's (so indices never overlap)
         # a window's class for the split: its most frequent labelled class (windows are not all alike)
         majority = np.array([np.bincount(row[row >= 0], minlength=CLASSES).argmax() for row in y])
         train, val, _ = split_indices(majority, self.val_fraction, 0.0, seed, stratify=False)
         return DataSplits(self.split(x[train], y[train], train), self.split(x[val], y[val], val),
-                          self.split(x_test, y_test, np.arange(len(y_test))), n_classes=CLASSES,
+                          self.split(x_test, y_test, len(y) + np.arange(len(y_test))), n_classes=CLASSES,
                           input_kind=self.input_kind, target_kind=self.target_kind)
