@@ -88,7 +88,14 @@ class DaskExecutor(Executor):
         self.n_jobs, self.address, self.connect_timeout_s = n_jobs, address, connect_timeout_s
 
     def check(self) -> None:
-        """A cluster ``address`` must answer now, not after the runs were recorded."""
+        """dask.distributed must be installed, and a cluster ``address`` must answer now, not after
+        the runs were recorded."""
+        import importlib.util
+
+        if importlib.util.find_spec("distributed") is None or importlib.util.find_spec("dask") is None:
+            raise ConfigError(ConfigIssue("executor.backend", "is dask, but dask.distributed is not installed; "
+                                          "install it (pip install 'dask[distributed]', in requirements.txt) or use "
+                                          "backend: loky", "experiment.yaml"))
         if not self.address:
             return
         from dask.distributed import Client

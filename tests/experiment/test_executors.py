@@ -26,3 +26,13 @@ def test_an_unreachable_dask_scheduler_is_a_config_error():
 def test_local_executors_need_no_check():
     for backend in ("inline", "loky", "dask"):  # dask without an address starts a local cluster itself
         make_executor(backend, 2).check()
+
+
+def test_dask_without_the_package_is_a_config_error(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "distributed" else real(name, *a))
+    with pytest.raises(ConfigError) as info:
+        make_executor("dask", 2).check()
+    assert "executor.backend is dask, but dask.distributed is not installed" in str(info.value)
