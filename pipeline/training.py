@@ -25,6 +25,8 @@ from pipeline.compatibility import compatibility_problems
 from pipeline.preflight import run_problems
 from pipeline.state import DivergenceError, FitState
 from settings import Factory, NonNegativeInt, PositiveFloat, PositiveInt
+from settings.metrics import (EPOCH_TIME, LR, SPIKES_PER_SAMPLE, SPIKES_PER_STEP, TEST_ACC, TEST_LOSS, TRAIN_ACC,
+                              TRAIN_LOSS, VAL_ACC, VAL_LOSS)
 from settings.registries import PIPELINES
 from tools.devices import choose_device, torch_dtype
 from tools.seeding import rng_state, seed_everything, set_rng_state, torch_generator
@@ -39,7 +41,7 @@ class Selection:
         mode: ``max`` or ``min``.
     """
 
-    monitor: str = "val_acc"
+    monitor: str = VAL_ACC
     mode: Literal["max", "min"] = "max"
 
 
@@ -243,8 +245,8 @@ class TrainingPipeline:
                    elapsed: float, lr: float) -> None:
         """``lr``: the rate the epoch trained with (at its first batch), before the scheduler stepped.
         Metrics that callbacks logged during the epoch (``state.log_metric``) join the epoch's."""
-        metrics["lr"] = lr
-        metrics["epoch_time_s"] = elapsed
+        metrics[LR] = lr
+        metrics[EPOCH_TIME] = elapsed
         metrics.update(state.take_logged())
         state.epoch = epoch
         for cb in cbs:
@@ -305,7 +307,7 @@ class TrainingPipeline:
         for name, p in model.named_parameters():
             if not torch.isfinite(p).all():
                 raise DivergenceError(f"parameter {name} became NaN/inf in epoch {state.epoch}")
-        return {"train_loss": loss_sum / max(n, 1), "train_acc": counts.accuracy()}
+        return {TRAIN_LOSS: loss_sum / max(n, 1), TRAIN_ACC: counts.accuracy()}
 
     # --- evaluation ------------------------------------------------------------------------
     @torch.no_grad()
@@ -328,8 +330,8 @@ class TrainingPipeline:
             counts.add(self.loss.predict(record), y, mask)
         out = {"loss": loss_sum / n, "acc": counts.accuracy()}
         if spiking:
-            out["spikes_per_sample"] = spikes / n
-            out["spikes_per_step"] = spikes / n / steps
+            out[SPIKES_PER_SAMPLE] = spikes / n
+            out[SPIKES_PER_STEP] = spikes / n / steps
         out.update({f"acc/label_{k}": v for k, v in counts.per_label().items()})
         return out
 
@@ -344,12 +346,12 @@ class TrainingPipeline:
                 metrics.update(running)
                 continue
             result = self.evaluate(model, split, n_classes, state.epoch)
-            spikes = {k: result.pop(k) for k in ("spikes_per_sample", "spikes_per_step") if k in result}
+            spikes = {k: result.pop(k) for k in (SPIKES_PER_SAMPLE, SPIKES_PER_STEP) if k in result}
             metrics.update({f"{name}_{k}": v for k, v in result.items()})
             if spikes and (name == "val" or (name == "train" and not has_val)):
                 metrics.update(spikes)
-        if "train_loss" in metrics and not math.isfinite(metrics["train_loss"]):
-            raise DivergenceError(f"train_loss became {metrics['train_loss']} at epoch {state.epoch}")
+        if TRAIN_LOSS in metrics and not math.isfinite(metrics[TRAIN_LOSS]):
+            raise DivergenceError(f"train_loss became {metrics[TRAIN_LOSS]} at epoch {state.epoch}")
         return dict(sorted(metrics.items(), key=lambda kv: _metric_rank(kv[0])))
 
     # --- checkpoints -----------------------------------------------------------------------
@@ -398,8 +400,7 @@ class TrainingPipeline:
         return {f"{split}_{k}": v for k, v in result.items()} | {"epoch": float(ckpt["epoch"])}
 
 
-_ORDER = ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc", "spikes_per_sample",
-          "spikes_per_step")
+_ORDER = (TRAIN_LOSS, TRAIN_ACC, VAL_LOSS, VAL_ACC, TEST_LOSS, TEST_ACC, SPIKES_PER_SAMPLE, SPIKES_PER_STEP)
 
 
 def _under(name: str, prefix: str) -> bool:
