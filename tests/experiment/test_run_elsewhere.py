@@ -68,7 +68,8 @@ def test_the_resume_command_keeps_the_arguments_and_drops_fresh():
 def test_ctrl_c_prints_the_command_that_resumes(tmp_path):
     """A --fresh run interrupted by SIGINT prints how to resume it; that command (no --fresh)
     resumes the same version instead of starting another."""
-    config = TINY_CONFIG.replace("epochs: 2", "epochs: 12")
+    # long enough that the interrupt always lands mid-run, also on a quiet machine
+    config = TINY_CONFIG.replace("epochs: 2", "epochs: 40").replace("out_features: 16", "out_features: 128")
     folder = write_experiment(tmp_path / "exp", config, "- name: long\n",
                               experiment="name: tiny\nbase_dir: out\nrepeat: 1\nmlflow: {enabled: false}\n")
     db = f"sqlite:///{tmp_path / 'own.db'}"
