@@ -137,27 +137,27 @@ def child_env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
 
 
-def test_two_runs_and_readers_on_one_database_lose_and_repeat_nothing(tmp_path: Path) -> None:
-    folder, db = make_experiment(tmp_path, mlflow=False)
-    env = child_env()
-    with Readers(db, env) as readers:
-        results = run_together(folder, 2, env)
+def run_with_readers(tmp_path: Path, commands: int, mlflow: bool) -> tuple[Path, Path, list[subprocess.CompletedProcess]]:
+    """``commands`` runs of one fresh experiment started together while the readers work; each
+    checked: exit codes, no reader error, every run executed exactly once."""
+    folder, db = make_experiment(tmp_path, mlflow=mlflow)
+    with Readers(db, child_env()) as readers:
+        results = run_together(folder, commands, child_env())
     check_exit_codes(results)
     assert readers.errors == [] and readers.reads > 10
     check_exactly_once(db, runs=4)
+    return folder, db, results
+
+
+def test_two_runs_and_readers_on_one_database_lose_and_repeat_nothing(tmp_path: Path) -> None:
+    _, _, results = run_with_readers(tmp_path, 2, mlflow=False)
     done = sum(result.stdout.count("done ") for result in results)
     assert done == 4, "each run is reported done by the one process that ran it"
 
 
 @pytest.mark.slow
 def test_eight_first_runs_at_once_with_mlflow_and_readers(tmp_path: Path) -> None:
-    folder, db = make_experiment(tmp_path, mlflow=True)
-    env = child_env()
-    with Readers(db, env) as readers:
-        results = run_together(folder, 8, env)
-    check_exit_codes(results)
-    assert readers.errors == []
-    check_exactly_once(db, runs=4)
+    folder, db, _ = run_with_readers(tmp_path, 8, mlflow=True)
     mlflow_db = db.parent / "mlflow.db"
     connection = sqlite3.connect(mlflow_db)
     try:
@@ -169,5 +169,5 @@ def test_eight_first_runs_at_once_with_mlflow_and_readers(tmp_path: Path) -> Non
         connection.close()
     # the mirror is usable afterwards: a later run on the same stores works
     again = subprocess.run([sys.executable, str(ROOT / "main.py"), "run", str(folder), "--no-progress"],
-                           capture_output=True, text=True, env=env, timeout=600)
+                           capture_output=True, text=True, env=child_env(), timeout=600)
     assert again.returncode == 0 and "skipping 4 completed run(s)" in again.stdout, again.stderr[-2000:]
