@@ -96,7 +96,8 @@ def _torch_factory(cls: type, runtime: str, extra: dict[str, tuple[Any, Any]], m
                   if k != "type" and k not in extra}
         try:
             probe(kwargs)
-        except (ValueError, TypeError, KeyError, ArithmeticError, IndexError) as exc:
+        except (ValueError, TypeError, KeyError, ArithmeticError, IndexError, RuntimeError) as exc:
+            # torch's own checks of its arguments (RuntimeError: `fused` does not support `differentiable`)
             return [("", f"is rejected by torch {cls.__name__}: {exc or type(exc).__name__}")]
         return []
 

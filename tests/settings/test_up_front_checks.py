@@ -59,3 +59,12 @@ def test_a_set_on_a_swept_or_searched_path_is_refused(tmp_path):
         "--set: epochs is varied by trial 'tpe' (epochs), so the --set would replace every value it takes; drop "
         "the --set or change the trial"]
     assert resolve_experiment(folder, ["batch_size=16"]).trials  # other paths are fine
+
+
+def test_an_optimizer_torch_refuses_with_a_runtime_error_is_a_config_error():
+    """torch raises RuntimeError (not ValueError) for some argument combinations."""
+    from settings.registries import OPTIMIZERS
+    from settings.schema import validate
+
+    with pytest.raises(ConfigError, match="optimizer is rejected by torch SGD: `fused` does not support `differentiable`"):
+        validate({"type": "SGD", "lr": 0.1, "fused": True, "differentiable": True}, OPTIMIZERS, "optimizer")
