@@ -72,3 +72,22 @@ def execute_sql(url: str, statement: str, **params) -> list[tuple]:
             return [tuple(row) for row in result] if result.returns_rows else []
     finally:
         engine.dispose()
+
+
+def wait_for_epoch(db_file: Path, epoch: int, timeout_s: float = 120.0) -> None:
+    """Poll the SQLite file ``db_file`` (another process writes it) until a metric row of ``epoch``
+    or later exists, or ``timeout_s`` passes; a missing or locked file is waited for."""
+    import sqlite3
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        if not db_file.exists():
+            continue
+        try:
+            with sqlite3.connect(db_file) as con:
+                if con.execute("SELECT COALESCE(MAX(epoch), -1) FROM metric").fetchone()[0] >= epoch:
+                    return
+        except sqlite3.OperationalError:
+            pass

@@ -6,11 +6,10 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from testkit import TINY_CONFIG, write_experiment
+from testkit import TINY_CONFIG, wait_for_epoch, write_experiment
 
 import main
 from experiment.store import RunStatus, SQLStore
@@ -94,15 +93,7 @@ def test_sigint_interrupts_and_the_next_run_resumes_without_duplicates(tmp_path)
     cmd = [sys.executable, str(ROOT / "main.py"), "run", str(folder), "--no-progress"]
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     path = tmp_path / "out" / "spikelab.db"
-    deadline = time.time() + 120
-    while time.time() < deadline:  # wait until a few epochs are in the database
-        time.sleep(0.2)
-        if path.exists():
-            try:
-                if count(db, "SELECT COALESCE(MAX(epoch), -1) FROM metric") >= 3:
-                    break
-            except sqlite3.OperationalError:
-                pass
+    wait_for_epoch(path, 3)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err

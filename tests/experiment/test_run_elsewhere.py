@@ -9,10 +9,9 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-from testkit import TINY_CONFIG, write_experiment
+from testkit import TINY_CONFIG, wait_for_epoch, write_experiment
 
 import main
 from experiment.reporting import cli_command
@@ -75,15 +74,7 @@ def test_ctrl_c_prints_the_command_that_resumes(tmp_path):
     db = f"sqlite:///{tmp_path / 'own.db'}"
     cmd = [sys.executable, MAIN, "run", "exp", "--set", "optimizer.lr=0.02", "--db", db, "--fresh", "--no-progress"]
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while time.time() < deadline:  # wait until an epoch is in the database
-        time.sleep(0.2)
-        try:
-            with sqlite3.connect(tmp_path / "own.db") as con:
-                if con.execute("SELECT COALESCE(MAX(epoch), -1) FROM metric").fetchone()[0] >= 1:
-                    break
-        except sqlite3.OperationalError:
-            pass
+    wait_for_epoch(tmp_path / "own.db", 1)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
