@@ -69,8 +69,8 @@ def test_ctrl_c_prints_the_command_that_resumes(tmp_path):
     resumes the same version instead of starting another."""
     # long enough that the interrupt always lands mid-run, also on a quiet machine
     config = TINY_CONFIG.replace("epochs: 2", "epochs: 40").replace("out_features: 16", "out_features: 128")
-    folder = write_experiment(tmp_path / "exp", config, "- name: long\n",
-                              experiment="name: tiny\nbase_dir: out\nrepeat: 1\nmlflow: {enabled: false}\n")
+    write_experiment(tmp_path / "exp", config, "- name: long\n",
+                     experiment="name: tiny\nbase_dir: out\nrepeat: 1\nmlflow: {enabled: false}\n")
     db = f"sqlite:///{tmp_path / 'own.db'}"
     cmd = [sys.executable, MAIN, "run", "exp", "--set", "optimizer.lr=0.02", "--db", db, "--fresh", "--no-progress"]
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
