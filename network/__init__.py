@@ -1,7 +1,7 @@
 """Neuron kernels, layers, readouts, learning rules, losses and optimizers (registered on import)."""
 from network import init, losses, optimizers, readouts, rules, surrogates  # noqa: F401
 from network.events import SpikeTimes
-from network.kernels import den, lif, stepped  # noqa: F401
+from network.kernels import den, lif, resonators, stepped  # noqa: F401
 from network.kernels.base import Kernel
 from network.layers import Dense, Layer
 from network.recurrent import Recurrent

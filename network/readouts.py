@@ -8,7 +8,9 @@ import torch
 from torch import Tensor, nn
 
 from network.init import Initializer
+from network.kernels.fused import leaky_recurrence
 from network.kernels.lif import LIKernel
+from network.kernels.params import NeuronValue
 from network.layers import LayerTrace
 from settings import PositiveFloat, PositiveInt, create
 from settings.registries import INITIALIZERS, READOUTS
@@ -89,8 +91,14 @@ class LeakyIntegrator(Readout):
 
     Args:
         out_features: number of classes.
-        tau: time constant (ms).
+        tau: time constant (ms): a number, or an initializer drawn per output
+            (``{type: Normal, mean: 20, std: 5}``; the decay uses ``|tau|``).
         learn_tau: train one tau per output.
+        decay: ``exponential`` (``alpha = exp(-dt/|tau|)``) or ``linear`` (``clamp(1 - dt/|tau|,
+            0, 1)``, the reproduction study's variant).
+        parametrization: ``tau`` (the parameter is tau) or ``sigmoid`` (the parameter ``s`` gives
+            ``alpha = sigmoid(s)``, initialised so that alpha starts at its value for ``tau``; the
+            BHRF papers' readout).
         reduce: scores from the trace: ``max``, ``mean`` or ``last`` over time.
         bias: add a learnable bias.
         weight_init: initial weights (default: torch.nn.Linear's).
@@ -99,18 +107,35 @@ class LeakyIntegrator(Readout):
 
     has_trace = True
 
-    def __init__(self, in_features: int, out_features: PositiveInt, tau: PositiveFloat = 20.0,
-                 learn_tau: bool = False, reduce: Literal["max", "mean", "last"] = "mean", bias: bool = False,
-                 weight_init: Initializer | None = None, dt: PositiveFloat = 1.0):
+    def __init__(self, in_features: int, out_features: PositiveInt, tau: NeuronValue = 20.0,
+                 learn_tau: bool = False, decay: Literal["exponential", "linear"] = "exponential",
+                 parametrization: Literal["tau", "sigmoid"] = "tau", reduce: Literal["max", "mean", "last"] = "mean",
+                 bias: bool = False, weight_init: Initializer | None = None, dt: PositiveFloat = 1.0):
         super().__init__()
         self.out_features, self.reduce = out_features, reduce
+        self.decay, self.parametrization, self.dt = decay, parametrization, dt
         self.weight = nn.Parameter(torch.empty(out_features, in_features))
         self.bias = nn.Parameter(torch.zeros(out_features)) if bias else None
         create(weight_init or "KaimingUniform", INITIALIZERS)(self.weight.data)
         self.kernel = LIKernel(out_features, tau=tau, learn_tau=learn_tau, dt=dt)
+        if parametrization == "sigmoid":  # kernel.tau holds logit(alpha) from here on
+            with torch.no_grad():
+                self.kernel.tau.copy_(torch.logit(self._alpha_from_tau()))
+
+    def alpha(self) -> Tensor:
+        """The decay per step of each output (from tau, or the sigmoid of the parameter)."""
+        return torch.sigmoid(self.kernel.tau) if self.parametrization == "sigmoid" else self._alpha_from_tau()
+
+    def _alpha_from_tau(self) -> Tensor:
+        tau = self.kernel.tau
+        if self.decay == "linear":
+            return (1.0 - self.dt / tau.abs()).clamp(0.0, 1.0)
+        return torch.exp(-self.dt / tau.abs())
 
     def forward(self, last: LayerTrace) -> ReadoutOutput:
-        v, _, _ = self.kernel.trace(nn.functional.linear(last.out, self.weight, self.bias))
+        drive = nn.functional.linear(last.out, self.weight, self.bias)
+        alpha = self.alpha()
+        v = leaky_recurrence((1 - alpha) * drive, alpha, torch.zeros_like(drive[0]))
         if self.reduce == "max":
             scores, index = v.max(dim=0)
             return ReadoutOutput(scores, index, v)

@@ -36,11 +36,19 @@ class Recurrent(Layer):
         weight_init: initial weights of ``W`` (default: XavierUniform).
         recurrent_mask: sparsity of the recurrent synapses: the fraction removed by a fixed
             random mask (drawn with the weights, from the run's seed); ``null`` keeps them all.
+        tbptt: truncated backpropagation through time: gradients flow back at most this many
+            steps (the sequence runs in chunks of ``tbptt`` steps and the state passed between
+            chunks is detached); ``null``: through the whole sequence.
+
+    Kernels with a fused cell (RF, BRF, BHRF, ALIF; ``Kernel.fused_recurrent``) run each chunk in
+    one compiled loop with a hand-written backward; the others are stepped.
     """
 
     def __init__(self, in_features: int, out_features: PositiveInt, kernel: Factory[Kernel], bias: bool = True,
-                 weight_init: Initializer | None = None, recurrent_mask: UnitInterval | None = None):
+                 weight_init: Initializer | None = None, recurrent_mask: UnitInterval | None = None,
+                 tbptt: PositiveInt | None = None):
         super().__init__()
+        self.tbptt = tbptt
         self.in_features, self.out_features = in_features, out_features
         self.weight = nn.Parameter(torch.empty(out_features, in_features + out_features))
         create(weight_init or "XavierUniform", INITIALIZERS)(self.weight.data)
@@ -73,10 +81,29 @@ class Recurrent(Layer):
         recurrent = self.recurrent_weight
         z, kernel_state = state
         outs, membranes = [], []
-        for drive_t in drive.unbind(0):
-            z, membrane, kernel_state = self.kernel.step_trace(drive_t + nn.functional.linear(z, recurrent),
-                                                               kernel_state)
-            outs.append(z)
-            membranes.append(membrane)
-        return LayerTrace(x, torch.stack(outs), torch.stack(membranes), RecurrentState(z, kernel_state),
+        for index, chunk in enumerate(drive.split(self.tbptt) if self.tbptt else (drive,)):
+            if index:  # truncated BPTT: no gradient crosses a chunk border
+                z, kernel_state = z.detach(), _detached(kernel_state)
+            fused = self.kernel.fused_recurrent(chunk, recurrent, z, kernel_state)
+            if fused is not None:
+                out, membrane, z, kernel_state = fused
+                outs.append(out)
+                membranes.append(membrane)
+                continue
+            for drive_t in chunk.unbind(0):
+                z, membrane, kernel_state = self.kernel.step_trace(drive_t + nn.functional.linear(z, recurrent),
+                                                                   kernel_state)
+                outs.append(z.unsqueeze(0))
+                membranes.append(membrane.unsqueeze(0))
+        out, membrane = (outs[0], membranes[0]) if len(outs) == 1 else (torch.cat(outs), torch.cat(membranes))
+        return LayerTrace(x, out, membrane, RecurrentState(z, kernel_state),
                           self.kernel.spiking)
+
+
+def _detached(state: Any) -> Any:
+    """A kernel state (a tensor or a NamedTuple of tensors and Nones) cut from the graph."""
+    if isinstance(state, Tensor):
+        return state.detach()
+    if isinstance(state, tuple):
+        return type(state)(*[_detached(item) for item in state])
+    return state

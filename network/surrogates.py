@@ -25,6 +25,17 @@ class Surrogate:
         """H(x) with this surrogate's gradient (autograd)."""
         return SpikeFunction.apply(x, self)
 
+    def compiled(self) -> tuple[int, tuple[float, ...]]:
+        """This surrogate for the compiled cell loops (``network/kernels/cell_loops.slope``): a kind
+        number and its parameters; kind 0 (the default) makes the cells call :meth:`derivative`."""
+        return 0, ()
+
+    def spike_fgi(self, x: Tensor) -> Tensor:
+        """H(x) with this surrogate's gradient by forward gradient injection (no custom backward):
+        ``h = x sg(g(x))``, ``y = h - sg(h) + sg(H(x))`` (sg = detach)."""
+        h = x * self.derivative(x).detach()
+        return h - h.detach() + (x > 0).to(x.dtype).detach()
+
     def __repr__(self) -> str:
         fields = ", ".join(f"{k}={v}" for k, v in vars(self).items())
         return f"{type(self).__name__}({fields})"
@@ -57,6 +68,9 @@ class DoubleGaussian(Surrogate):
                  gamma: PositiveFloat = 0.5):
         self.p, self.s1, self.s2, self.gamma = p, s1, s2, gamma
 
+    def compiled(self) -> tuple[int, tuple[float, ...]]:
+        return 1, (self.p, self.s1, self.s2, self.gamma)
+
     def derivative(self, x: Tensor) -> Tensor:
         return self.gamma * ((1 + self.p) * _gauss(x, self.s1) - 2 * self.p * _gauss(x, self.s2))
 
@@ -67,6 +81,9 @@ class MultiGaussian(Surrogate):
 
     def __init__(self, sigma: PositiveFloat = 0.5, h: UnitInterval = 0.15, gamma: PositiveFloat = 0.5):
         self.sigma, self.h, self.gamma = sigma, h, gamma
+
+    def compiled(self) -> tuple[int, tuple[float, ...]]:
+        return 2, (self.sigma, self.h, self.gamma)
 
     def derivative(self, x: Tensor) -> Tensor:
         s, h = self.sigma, self.h
@@ -80,6 +97,9 @@ class Gaussian(Surrogate):
     def __init__(self, sigma: PositiveFloat = 0.5, gamma: PositiveFloat = 1.0):
         self.sigma, self.gamma = sigma, gamma
 
+    def compiled(self) -> tuple[int, tuple[float, ...]]:
+        return 3, (self.sigma, self.gamma)
+
     def derivative(self, x: Tensor) -> Tensor:
         return self.gamma * _gauss(x, self.sigma)
 
@@ -90,6 +110,9 @@ class FastSigmoid(Surrogate):
 
     def __init__(self, k: PositiveFloat = 10.0):
         self.k = k
+
+    def compiled(self) -> tuple[int, tuple[float, ...]]:
+        return 4, (self.k,)
 
     def derivative(self, x: Tensor) -> Tensor:
         return 1.0 / (1.0 + self.k * x.abs()) ** 2
@@ -102,6 +125,9 @@ class ATan(Surrogate):
     def __init__(self, a: PositiveFloat = 2.0):
         self.a = a
 
+    def compiled(self) -> tuple[int, tuple[float, ...]]:
+        return 5, (self.a,)
+
     def derivative(self, x: Tensor) -> Tensor:
         return (self.a / 2) / (1 + (math.pi * self.a * x / 2) ** 2)
 
@@ -113,6 +139,9 @@ class Triangle(Surrogate):
     def __init__(self, width: PositiveFloat = 1.0):
         self.width = width
 
+    def compiled(self) -> tuple[int, tuple[float, ...]]:
+        return 6, (self.width,)
+
     def derivative(self, x: Tensor) -> Tensor:
         return torch.clamp(1.0 - x.abs() / self.width, min=0.0) / self.width
 
@@ -123,6 +152,9 @@ class Exponential(Surrogate):
 
     def __init__(self, scale: PositiveFloat = 0.5, gamma: PositiveFloat = 1.0):
         self.scale, self.gamma = scale, gamma
+
+    def compiled(self) -> tuple[int, tuple[float, ...]]:
+        return 7, (self.scale, self.gamma)
 
     def derivative(self, x: Tensor) -> Tensor:
         return self.gamma * torch.exp(-x.abs() / self.scale)

@@ -74,6 +74,12 @@ class Kernel(nn.Module):
             membranes.append(membrane)
         return KernelTrace(torch.stack(outs), state, torch.stack(membranes))
 
+    def fused_recurrent(self, drive: Tensor, weight: Tensor | None, z0: Tensor, state: Any):
+        """A whole sequence of a ``Recurrent`` layer in one fused cell: ``I_t = drive_t + W
+        z_{t-1}`` -> ``(spikes [T, B, N], membrane [T, B, N], last spikes, state)``; ``None`` where
+        this kernel (or this input) has no fused cell, and the layer steps it instead."""
+        return None
+
     def response(self, steps: Tensor) -> Tensor:
         """Linear, reset-free kernels only: the output at step ``k`` to a unit input at step 0,
         for ``steps`` = 0..T-1 (float64). Learning rules that need PSPs read it."""

@@ -21,6 +21,10 @@ SPECS = [
     {"type": "SequentialDENKernel", "tau_m": 15.0, "tau_s": 3.75},
     {"type": "LeakyKernel", "tau": 6.0},
     {"type": "LeakyKernel", "tau": 6.0, "spike": True, "reset": True},
+    {"type": "RFKernel", "delta": 0.2},
+    {"type": "BRFKernel", "delta": 0.2, "omega": {"type": "Uniform", "low": 1.0, "high": 4.0}},
+    {"type": "BHRFKernel", "delta": 0.2, "omega": {"type": "Uniform", "low": 1.0, "high": 4.0}},
+    {"type": "ALIFKernel", "tau_m": 3.0, "tau_adp": 10.0, "learn": ["tau_m", "tau_adp"]},
 ]
 
 
