@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from data.base import DataShape, Dataset
-from tools.seeding import derive_seed
+from data.pixel_sequence import PixelSequence
 from settings import UnitInterval
 from settings.registries import DATASETS
 
@@ -52,7 +52,7 @@ class Digits(Dataset):
 
 
 @DATASETS.register
-class SequentialDigits(Digits):
+class SequentialDigits(PixelSequence, Digits):
     """The Digits images as sequences: 64 time steps, one pixel per step (row by row; one input
     feature), the class read at the end: the small twin of sequential MNIST. ``permute: true``
     applies one fixed, seeded permutation of the 64 pixel positions to every image (the twin of
@@ -68,26 +68,9 @@ class SequentialDigits(Digits):
             ``null`` derives it from each run's seed.
     """
 
-    input_kind = "sequence"
+    pixels = 64
 
     def __init__(self, val_fraction: UnitInterval = 0.1, test_fraction: UnitInterval = 0.2, normalize: bool = True,
                  permute: bool = False, permutation_seed: int | None = 0):
         super().__init__(val_fraction, test_fraction, normalize)
         self.permute, self.permutation_seed = permute, permutation_seed
-
-    def shape(self) -> DataShape:
-        return DataShape(samples=1797, features=1, classes=10, steps=64)
-
-    def permutation(self, seed: int) -> np.ndarray:
-        """The pixel order: ``x_seq[t] = image[permutation[t]]`` (the identity without ``permute``)."""
-        if not self.permute:
-            return np.arange(64)
-        key = self.permutation_seed if self.permutation_seed is not None else derive_seed(seed, "permutation")
-        return np.random.default_rng(key).permutation(64)
-
-    def arrays(self, seed: int) -> tuple[np.ndarray, np.ndarray]:
-        x, y = super().arrays(seed)
-        return x[:, self.permutation(seed), None], y  # [P, 64, 1]
-
-    def run_files(self, seed: int) -> dict[str, np.ndarray]:
-        return {"permutation": self.permutation(seed)} if self.permute else {}

@@ -17,17 +17,24 @@ Inputs = Tensor | SpikeTimes
 @dataclass
 class EncodedSplit:
     """A split's encoded inputs (``[T, P, F]`` or SpikeTimes), targets (``[P]``, or ``[P, T]`` one
-    class per step) and the mask of steps that count (``[P, T]`` bool, or None: all)."""
+    class per step) and the mask of steps that count (``[P, T]`` bool, or None: all). ``dtype``:
+    the type a batch of compactly stored inputs (uint8 spike counts) is cast to; None: as stored."""
 
     inputs: Inputs
     targets: Tensor
     mask: Tensor | None = None
+    dtype: torch.dtype | None = None
 
     def __len__(self) -> int:
         return len(self.targets)
 
     def batch(self, index: Tensor) -> tuple[Inputs, Tensor, Tensor | None]:
-        x = self.inputs[index] if isinstance(self.inputs, SpikeTimes) else self.inputs[:, index]
+        if isinstance(self.inputs, SpikeTimes):
+            x: Inputs = self.inputs[index]
+        else:
+            x = self.inputs[:, index]
+            if self.dtype is not None:
+                x = x.to(self.dtype)
         return x, self.targets[index], None if self.mask is None else self.mask[index]
 
 

@@ -147,19 +147,22 @@ class TrainingPipeline:
     def encode(self, split: Split, generator: torch.Generator | None = None,
                input_kind: str = "features") -> EncodedSplit:
         """Features go through the encoder (or are fed as one step without one); a sequence data
-        set's ``[P, T, F]`` samples are fed as they are, time-major ``[T, P, F]``."""
+        set's ``[P, T, F]`` samples are fed as they are, time-major ``[T, P, F]``. A sequence stored
+        compactly (integer or bool, as SHD's uint8 spike counts) stays so on the device and is cast
+        to the run's dtype one batch at a time."""
+        compact = input_kind == "sequence" and not split.x.is_floating_point()
         if input_kind == "sequence":
             inputs: Inputs = split.x.transpose(0, 1)
         elif self.encoder is None:
             inputs = split.x.unsqueeze(0)
         else:
             inputs = self.encoder.encode(split.x, generator)
-        if isinstance(inputs, SpikeTimes):
+        if isinstance(inputs, SpikeTimes) or compact:
             inputs = inputs.to(self.device)
         else:
             inputs = inputs.to(self.device, self.dtype)
         mask = None if split.mask is None else split.mask.to(self.device)
-        return EncodedSplit(inputs, split.y.to(self.device), mask)
+        return EncodedSplit(inputs, split.y.to(self.device), mask, self.dtype if compact else None)
 
     def build_optimizer(self, model: Model) -> torch.optim.Optimizer:
         """The optimizer over the trainable parameters: ``freeze`` prefixes are left out (and stop

@@ -217,8 +217,16 @@ def test_encoders(name):
 
 
 @pytest.mark.parametrize("name", entries(DATASETS))
-def test_datasets(name):
-    ds = build(minimal(DATASETS, name), DATASETS)
+def test_datasets(name, tmp_path):
+    """Data sets read from local files get small ones in their format, written here."""
+    from datafiles import write_mnist_folder, write_shd_folder
+
+    writers = {"MNISTIDX": write_mnist_folder, "SequentialMNISTIDX": write_mnist_folder, "SHD": write_shd_folder}
+    spec = {"type": name, **MINIMAL.get(name, {})}
+    if name in writers:
+        writers[name](tmp_path)
+        spec["data_dir"] = str(tmp_path)
+    ds = build(validate(spec, DATASETS, name), DATASETS)
     a, b = ds.load(0), ds.load(0)
     assert torch.equal(a.train.x, b.train.x) and a.n_classes >= 2
     ids = [set(s.index.tolist()) for _, s in a.items()]
