@@ -96,6 +96,23 @@ def build_parser() -> argparse.ArgumentParser:
                           help="data split to evaluate on (default: test)")
     evaluate.add_argument("--json", action="store_true", help="one JSON document on stdout")
 
+    export_nir = sub.add_parser("export-nir", help="write a trained run's model as a NIR graph (docs/nir.md)",
+                                description="Convert a trained run's network (Dense/Recurrent layers of LIF or LI "
+                                            "neurons, a LeakyIntegrator or SpikeCount readout) into the "
+                                            "Neuromorphic Intermediate Representation and write it with nir.write. "
+                                            "Kernels NIR has no primitive for (RF, BRF, BHRF, ALIF, DEN) are "
+                                            "refused.")
+    export_nir.add_argument("run", metavar="RUN", help="a run folder, outputs/<experiment>/<trial>/repeat_<k>, or a "
+                                                       "run id in the database")
+    export_nir.add_argument("--out", required=True, metavar="FILE", help="the NIR file to write (HDF5, e.g. model.nir)")
+    export_nir.add_argument("--checkpoint", default="best", help="best, last, or a path to a .pt file")
+    export_nir.add_argument("--dt", type=float, metavar="DT",
+                            help="the simulation step the time constants are written for, in their unit (default: "
+                                 "the kernels' dt in ms; 0.001 writes seconds for a 1 ms step)")
+    export_nir.add_argument("--strict", action="store_true",
+                            help="refuse what NIR can only approximate (a soft reset) instead of noting it")
+    export_nir.add_argument("--db", help=DB_HELP + " (to find a run id)")
+
     db = sub.add_parser("db", help="database maintenance")
     db.add_argument("action", choices=["upgrade"], help="upgrade: migrate the schema to the current version")
     db.add_argument("--db", help=DB_HELP)
@@ -220,6 +237,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return evaluate(args.run_dir, args.checkpoint, args.split, args.json)
 
 
+def cmd_export_nir(args: argparse.Namespace) -> int:
+    from experiment.export_nir import cmd_export_nir as export_nir
+
+    return export_nir(args.run, args.out, args.checkpoint, args.dt, args.strict, args.db)
+
+
 def cmd_db(args: argparse.Namespace) -> int:
     from experiment.commands import cmd_db_upgrade
 
@@ -227,7 +250,7 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"run": cmd_run, "config": cmd_config, "status": cmd_status, "list": cmd_list, "show": cmd_show,
-            "export": cmd_export, "eval": cmd_eval, "db": cmd_db, "report": cmd_report}
+            "export": cmd_export, "eval": cmd_eval, "db": cmd_db, "report": cmd_report, "export-nir": cmd_export_nir}
 
 
 class ClosedPipeGuard:
