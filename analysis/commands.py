@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import TextIO
 
 import analysis
+from analysis.stats import SOP_METRIC, SOP_RATIO
 from experiment.store import RunStatus, find_experiment, open_readonly
 from settings.errors import ConfigError, ConfigIssue
-from settings.metrics import headline_summary
+from settings.metrics import cost_summary, headline_summary
 from tools.json_output import emit_json
 from tools.text_table import summary_table
 
@@ -19,8 +20,9 @@ STATES = [s.value for s in RunStatus]
 
 
 def lower_is_better(metric: str) -> bool:
-    """Losses, spike counts, times and epochs rank lowest first; accuracies highest first."""
-    return re.search(r"loss|spikes|time|epoch", metric) is not None
+    """Losses, spike counts, times, epochs and convergence epochs rank lowest first; accuracies
+    highest first."""
+    return re.search(r"loss|spikes|time|epoch|convergence", metric) is not None
 
 
 def cmd_show(name: str, db: str | None, as_json: bool, top: int | None, metric: str | None,
@@ -62,6 +64,13 @@ def cmd_show(name: str, db: str | None, as_json: bool, top: int | None, metric: 
     if frame is not None:
         for line in summary_table(frame.to_dict(orient="records"), headline_summary(metrics) or metrics[:4]):
             print("  " + line, file=out)
+        if costs := cost_summary(metrics):
+            print("", file=out)
+            for line in summary_table(frame.to_dict(orient="records"), costs):
+                print("  " + line, file=out)
+        if SOP_RATIO in frame.columns:
+            ratios = ", ".join(f"{trial} {ratio:.3g}" for trial, ratio in zip(frame["trial"], frame[SOP_RATIO]))
+            print(f"\n{SOP_RATIO} (mean {SOP_METRIC} / that of the ALIF trials): {ratios}", file=out)
     else:
         print("  no COMPLETED run yet; runs per trial:", file=out)
         for trial, by_state in counts.items():

@@ -5,7 +5,8 @@ Column names of :func:`load_runs` (one row per run):
 - the run: ``run_id, trial, group, repeat, seed, status, started_at, finished_at, duration_s,
   attempts, host, output_dir, error_type, error_message``. ``group`` is the trials.yaml entry a
   sweep point came from (the trial's own name for a trial without a sweep); times are UTC.
-- its summary: ``final_val_acc``, ``best_val_acc``, ``best_epoch``, ``epochs``, ... (float, NaN
+- its summary: ``final_val_acc``, ``best_val_acc``, ``best_epoch``, ``epochs``, ``n_params``,
+  ``final_spikes_per_sample``, ``spikes_per_sample_at_best``, ``convergence_95``, ... (float, NaN
   when a run has none, e.g. before it completed).
 - the trial's params under their dot paths (``optimizer.lr``, ``model.layers[0].kernel.tau_m``,
   ``env.T``). A param whose path is already a column (a config key ``epochs`` next to the summary
@@ -23,13 +24,15 @@ import pandas as pd
 
 from analysis.source import DB, Experiment, reading, resolve_experiment
 from experiment.store import ExperimentRecord, ExperimentStore, RunStatus
+from settings.metrics import CONVERGENCE, N_PARAMS, SPIKES_AT_BEST
 
 RUN_COLUMNS = ("run_id", "trial", "group", "repeat", "seed", "status", "started_at", "finished_at", "duration_s",
                "attempts", "host", "output_dir", "error_type", "error_message")
 METRIC_COLUMNS = ("run_id", "trial", "group", "repeat", "status", "key", "epoch", "value")
-#: Summary keys every completed run has; a param of the same path is always ``param.<path>``,
-#: so that its column name does not depend on whether any run has completed yet.
-SUMMARY_KEYS = ("best_epoch", "best_train_acc", "best_val_acc", "epochs", "test_acc_at_best_val")
+#: The standard summary keys (settings.metrics); a param of the same path is always
+#: ``param.<path>``, so that its column name does not depend on whether any run has completed yet.
+SUMMARY_KEYS = ("best_epoch", "best_train_acc", "best_val_acc", "epochs", "test_acc_at_best_val", N_PARAMS,
+                *SPIKES_AT_BEST.values(), *CONVERGENCE)
 PARAM_PREFIX = "param."
 COMPLETED = RunStatus.COMPLETED.value
 

@@ -1,8 +1,10 @@
 """``python main.py report``: plots and an HTML summary of one experiment in one folder.
 
-The report holds the per-trial summary table (mean, std, 95% CI, n over repeats), learning
-curves, the headline metric against every swept parameter (a heatmap for two of them), and the
-sections that model families add through ``REPORT_SECTIONS`` (e.g. the tempotron capacity curve).
+The report holds the per-trial summary table (mean, std, 95% CI, n over repeats; with the
+parameter count, spike counts, convergence epochs and, next to an ALIF trial, the SOP ratio),
+learning curves, the headline metric against every swept parameter (a heatmap for two of them),
+and the sections that model families add through ``REPORT_SECTIONS`` (e.g. the tempotron
+capacity curve, the convergence curves and SOPs of analysis.resonator_report).
 """
 from __future__ import annotations
 
@@ -14,9 +16,13 @@ from analysis.frames import read_run_table
 from analysis.plots import plot_heatmap, plot_learning_curves, plot_metric_vs_param
 from analysis.source import DB, Experiment, reading, report_folder, resolve_experiment
 from analysis.stats import summarize
-from settings.metrics import TEST_ACC, TRAIN_ACC, TRAIN_LOSS, VAL_ACC
+from settings.metrics import CONVERGENCE, TEST_ACC, TRAIN_ACC, TRAIN_LOSS, VAL_ACC
 
 HEADLINE = ("best_val_acc", "final_val_acc", "best_train_acc", "final_train_acc", "final_test_acc")
+#: the summary values the table shows after the headline ones, when the runs have them (the SOP
+#: ratio against ALIF follows when the experiment has an ALIF trial: analysis.stats)
+MORE = ("test_acc_at_best_val", "final_spikes_per_sample", "spikes_per_sample_at_best", "n_params",
+        *CONVERGENCE)
 
 # name -> function(experiment record, out_dir, store) -> [(title, png path, caption)]; empty if not applicable
 REPORT_SECTIONS: dict[str, Callable] = {}
@@ -35,8 +41,7 @@ def build_report(experiment: Experiment, out_dir: str | Path | None = None, db: 
         if table.completed().empty:
             summary_html = "<p>No run has completed yet.</p>"
         else:
-            shown = metrics + [m for m in ("test_acc_at_best_val", "final_spikes_per_sample")
-                               if m in table.summary_columns]
+            shown = metrics + [m for m in MORE if m in table.summary_columns]
             frame = summarize(record, by="trial", metrics=shown, db=store)
             summary_html = frame.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="-")
             curves = plot_learning_curves(record, [TRAIN_ACC, VAL_ACC, TEST_ACC, TRAIN_LOSS], out_dir=folder,

@@ -9,9 +9,18 @@ counts the values used. A group whose runs have not completed yet keeps its row,
 - ``std``: sample standard deviation (ddof=1), NaN for n < 2
 - ``sem``: std / sqrt(n)
 - ``ci95``: half-width of the 95% CI of the mean, ``t.ppf(0.975, n - 1) * sem``, NaN for n < 2
+
+The SOP ratio against ALIF (the BRF paper's energy comparison): in an experiment where a trial's
+model has an ALIF layer (a param ``model.layers[<i>].kernel.type`` equal to ``ALIFKernel``),
+``sop_ratio_vs_alif`` of a trial is the mean ``final_spikes_per_sample`` of its COMPLETED runs
+divided by that mean over the COMPLETED runs of the ALIF trials (pooled when there are several;
+the ALIF trial's own ratio is 1). :func:`summarize` by ``trial`` appends it as the last column
+whenever ``final_spikes_per_sample`` is among its metrics; without an ALIF trial the column is
+absent, and it is NaN where either mean is missing or the ALIF mean is 0.
 """
 from __future__ import annotations
 
+import re
 from typing import Sequence
 
 import numpy as np
@@ -24,6 +33,9 @@ from settings.metrics import TRAIN_ACC, VAL_ACC
 STATS = ("mean", "std", "sem", "ci95", "n")
 SWEEP_STATS = ("mean", "median", "std", "min", "max", "n")
 CURVE_STATS = ("mean", "std", "sem", "ci95", "n")
+ALIF_KERNEL = "ALIFKernel"
+SOP_RATIO, SOP_METRIC = "sop_ratio_vs_alif", "final_spikes_per_sample"
+_KERNEL_TYPE = re.compile(r"^(param\.)?model\.layers\[\d+\]\.kernel\.type$")
 
 
 def ci95_halfwidth(std: np.ndarray | pd.Series, n: np.ndarray | pd.Series) -> np.ndarray:
@@ -84,7 +96,9 @@ def summarize(experiment: Experiment, by: str | Sequence[str] = "trial", metrics
     """Summary metrics aggregated over repeats: one row per group of ``by`` (``"trial"``,
     ``"group"``, or param columns such as ``"optimizer.lr"``), with ``<metric>_mean, _std, _sem,
     _ci95, _n`` for each metric (default: every summary key of the experiment except the
-    per-label ones, ``final_val_acc/label_<k>``, which can be asked for); see the module docs. Groups are in trial order, sorted by the params among ``by``."""
+    per-label ones, ``final_val_acc/label_<k>``, which can be asked for); see the module docs. Groups are in trial order, sorted by the params among ``by``.
+    By ``trial`` with ``final_spikes_per_sample`` among the metrics, an experiment with an ALIF
+    trial also gets ``sop_ratio_vs_alif`` (the module docs)."""
     by = as_list(by)
     table = read_run_table(experiment, db, version)
     if metrics is None:
@@ -93,7 +107,35 @@ def summarize(experiment: Experiment, by: str | Sequence[str] = "trial", metrics
     table.check_columns(by, "`by`")
     table.check_columns(metrics, "`metrics`")
     frame = _sorted_by_params(completed_values(table, metrics), by, table)
-    return group_stats(frame, by, metrics, STATS)
+    stats = group_stats(frame, by, metrics, STATS)
+    ratio = sop_ratio_vs_alif(table.runs) if by == ["trial"] and SOP_METRIC in metrics else None
+    if ratio is not None:
+        stats[SOP_RATIO] = stats["trial"].map(ratio).astype(float)
+    return stats
+
+
+def alif_trials(runs: pd.DataFrame) -> list[str]:
+    """The trials of a :func:`analysis.load_runs` frame whose model has an ALIF layer: a param
+    column ``model.layers[<i>].kernel.type`` equal to ``ALIFKernel``, in order of first appearance."""
+    columns = [column for column in runs.columns if _KERNEL_TYPE.match(column)]
+    if not columns or runs.empty:
+        return []
+    alif = (runs[columns] == ALIF_KERNEL).any(axis=1)
+    return list(dict.fromkeys(runs.loc[alif, "trial"]))
+
+
+def sop_ratio_vs_alif(runs: pd.DataFrame, metric: str = SOP_METRIC) -> pd.Series | None:
+    """Per trial (the index, in order of first appearance): the mean ``metric`` over its
+    COMPLETED runs divided by the mean over the COMPLETED runs of the ALIF trials (see the module
+    docs); None without an ALIF trial or without the ``metric`` column."""
+    reference = alif_trials(runs)
+    if not reference or metric not in runs.columns:
+        return None
+    done = runs[runs["status"] == COMPLETED]
+    means = done.groupby("trial", sort=False)[metric].mean().reindex(list(dict.fromkeys(runs["trial"])))
+    alif = done.loc[done["trial"].isin(reference), metric].mean()
+    ratio = means / alif if np.isfinite(alif) and alif != 0 else means * np.nan
+    return ratio.rename(SOP_RATIO)
 
 
 def aggregate_sweep(experiment: Experiment, metric: str | Sequence[str] = "final_val_acc", db: DB = None,
