@@ -5,6 +5,7 @@ import re
 from pathlib import Path
 
 import pytest
+from datafiles import write_shd_folder
 from testkit import TINY_CONFIG, write_experiment
 
 import main
@@ -31,9 +32,24 @@ def test_readme_pandas_snippet_runs(tmp_path, monkeypatch, capsys):
 
 
 @pytest.mark.parametrize("folder", sorted(p.name for p in (ROOT / "configs").iterdir() if p.is_dir()))
-def test_bundled_experiments_validate(folder):
+def test_bundled_experiments_validate(folder, tmp_path, monkeypatch):
+    # configs on the user's own files (SHD) validate against small files in SHD's schema
+    monkeypatch.setenv("SPIKELAB_DATA", str(tmp_path))
+    write_shd_folder(tmp_path / "shd")
     resolved = resolve_experiment(ROOT / "configs" / folder)
     assert resolved.trials or resolved.searches
+
+
+def test_shd_resonators_trains_on_files_in_shd_schema(tmp_path, monkeypatch, capsys):
+    """The SHD experiment end to end (1 epoch, both trials) on a small file the test writes."""
+    monkeypatch.setenv("SPIKELAB_DATA", str(tmp_path / "data"))
+    write_shd_folder(tmp_path / "data" / "shd", n_train=40, n_test=10)
+    code = main.main(["run", str(ROOT / "configs" / "shd_resonators"), "--db", f"sqlite:///{tmp_path / 'db.sqlite'}",
+                      "--set", "epochs=1", "--set", "experiment.repeat=1", "--set", "experiment.base_dir=" +
+                      str(tmp_path / "outputs"), "--no-mlflow", "--no-progress"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "brf" in out and "alif" in out and "2 completed" in out
 
 
 def test_readme_commands_exist():
