@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from settings.errors import ConfigError, ConfigIssue, format_value
+from settings.loggers import LoggerSettings, expand_switches
 from settings.names import name_problem
 from settings.paths import join_path, set_path
 from settings.schema import Ge, Lt, NonNegativeInt, PositiveFloat, PositiveInt, validate_fields
@@ -59,6 +60,8 @@ class ExperimentSettings:
         heartbeat_s: seconds between heartbeats of a RUNNING run.
         run_plots: draw ``plots/`` in every completed run's folder (about 0.15 s a run; turn it
             off for thousands of tiny runs).
+        loggers: extra writers of every run: TensorBoard, a torch.profiler summary, Weights &
+            Biases (``settings.loggers``).
     """
 
     name: str = ""
@@ -73,6 +76,7 @@ class ExperimentSettings:
     max_retries: NonNegativeInt = 2
     heartbeat_s: PositiveFloat = 5.0
     run_plots: bool = True
+    loggers: LoggerSettings = LoggerSettings()
 
     @property
     def db_url(self) -> str:
@@ -158,8 +162,8 @@ def read_experiment_files(folder: str | Path, experiment_overrides: dict[str, An
 
     settings = None
     try:
-        settings = ExperimentSettings(**_nested(validate_fields(experiment, ExperimentSettings, "",
-                                                                "experiment.yaml")))
+        settings = ExperimentSettings(**_nested(validate_fields(expand_switches(experiment), ExperimentSettings,
+                                                                "", "experiment.yaml")))
         if problem := name_problem(settings.name):
             by_set = "name" in (experiment_overrides or {})
             issues.append(ConfigIssue("experiment.name" if by_set else "name", problem,
@@ -206,4 +210,6 @@ def _nested(resolved: dict) -> dict:
         out["executor"] = ExecutorSettings(**out["executor"])
     if isinstance(out.get("mlflow"), dict):
         out["mlflow"] = MLflowSettings(**out["mlflow"])
+    if isinstance(out.get("loggers"), dict):
+        out["loggers"] = LoggerSettings.from_resolved(out["loggers"])
     return out
