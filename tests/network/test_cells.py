@@ -189,3 +189,21 @@ def test_leaky_integrator_readout_decays_and_parametrizations() -> None:
     assert abs(torch.sigmoid(sigmoid.kernel.tau).mean().item() - torch.exp(torch.tensor(-0.25)).item()) < 1e-6
     per_output = readout(tau={"type": "Normal", "mean": 20.0, "std": 5.0})
     assert per_output.kernel.tau.shape == (2,) and per_output.kernel.tau.requires_grad
+
+
+def test_brf_at_the_divergence_boundary_keeps_its_amplitude_and_rf_grows() -> None:
+    """Free oscillation (no input, no spikes: threshold out of reach): with b' = 0 the BRF damping
+    p(omega) puts the Euler step exactly on the unit circle, |1 + delta (p + i omega)| = 1, so
+    |u| stays constant; the undamped RF step has modulus sqrt(1 + (delta omega)^2) > 1 and grows."""
+    omega = torch.tensor([10.0, 40.0, 90.0], dtype=torch.float64)
+    for kernel, growth in ((BRFKernel, torch.ones(3, dtype=torch.float64)),
+                           (RFKernel, torch.sqrt(1 + (0.01 * omega) ** 2))):
+        cell = kernel(size=3, omega=0.0, b_offset=0.0, learn=["omega"], theta=1e9).double()
+        with torch.no_grad():
+            cell.omega.copy_(omega)
+        state = type(cell.initial_state(1))(torch.full((1, 3), 0.5, dtype=torch.float64),
+                                            torch.zeros(1, 3, dtype=torch.float64),
+                                            torch.zeros(1, 3, dtype=torch.float64))
+        trace = cell.trace(torch.zeros(200, 1, 3, dtype=torch.float64), state)
+        modulus = torch.sqrt(trace.state.x ** 2 + trace.state.y ** 2)[0]
+        torch.testing.assert_close(modulus, 0.5 * growth ** 200, rtol=1e-9, atol=0)
