@@ -43,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--n-jobs", type=int, metavar="N", help="parallel worker processes (default: experiment.yaml)")
     run.add_argument("--fresh", action="store_true", help="start a new version of the experiment instead of resuming")
     run.add_argument("--retry-failed", action="store_true", help="run FAILED runs again even past max_retries")
+    run.add_argument("--extend", action="store_true",
+                     help="with --set epochs=N: train the selected COMPLETED runs on to N epochs from their last "
+                          "checkpoint, as the same runs (metric rows appended)")
     run.add_argument("--no-mlflow", action="store_true", help="do not mirror this session to MLflow")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -169,7 +172,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise ConfigError(ConfigIssue("", f"must be >= 1, got {args.n_jobs}", "--n-jobs"))
     result = run_experiment(resolved, db_url=args.db, fresh=args.fresh, n_jobs=args.n_jobs,
                             progress=not args.no_progress, retry_failed=args.retry_failed,
-                            mlflow=False if args.no_mlflow else None)
+                            mlflow=False if args.no_mlflow else None, extend=args.extend)
     print_summary(result, resume=resume_command(args))
     return result.exit_code
 
@@ -184,7 +187,8 @@ def resume_command(args: argparse.Namespace) -> str:
     words += [word for trial in args.trial for word in ("--trial", trial)]
     words += ["--db", args.db] if args.db else []
     words += ["--n-jobs", str(args.n_jobs)] if args.n_jobs is not None else []
-    words += [flag for flag, given in (("--retry-failed", args.retry_failed), ("--no-mlflow", args.no_mlflow),
+    words += [flag for flag, given in (("--extend", args.extend), ("--retry-failed", args.retry_failed),
+                                       ("--no-mlflow", args.no_mlflow),
                                        ("--no-progress", args.no_progress)) if given]
     return f"{cli_command()} {shlex.join(words)}"
 

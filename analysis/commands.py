@@ -10,7 +10,7 @@ from typing import TextIO
 
 import analysis
 from analysis.stats import SOP_METRIC, SOP_RATIO
-from experiment.store import RunStatus, find_experiment, open_readonly
+from experiment.store import RunStatus, describe_extension, extended_runs, find_experiment, open_readonly
 from settings.errors import ConfigError, ConfigIssue
 from settings.metrics import cost_summary, headline_summary
 from tools.json_output import emit_json
@@ -47,12 +47,13 @@ def cmd_show(name: str, db: str | None, as_json: bool, top: int | None, metric: 
         best = analysis.top_runs(record, metric=metric, n=top, ascending=ascending, db=store) \
             if top and metrics else None
         fronts = search_fronts(record, store)
+        extended = extended_runs(store, record)
     finally:
         store.close()
     if as_json:
         document = {"experiment": record.name, "version": record.version,
                     "trials": frame.to_dict(orient="records") if frame is not None else [],
-                    "status": counts}
+                    "status": counts, "extended": extended}
         if top:
             document["top"] = best.to_dict(orient="records") if best is not None else []
         if fronts:
@@ -76,6 +77,8 @@ def cmd_show(name: str, db: str | None, as_json: bool, top: int | None, metric: 
         for trial, by_state in counts.items():
             shown = ", ".join(f"{by_state[state]} {state.lower()}" for state in STATES if by_state.get(state))
             print(f"  {trial}: {shown or 'no runs'}", file=out)
+    if extended:
+        print(f"\nextended runs: {', '.join(describe_extension(entry) for entry in extended)}", file=out)
     if best is not None:
         print(f"\ntop {top} runs by {metric} ({'lowest' if ascending else 'highest'} first):", file=out)
         print(best.to_string(index=False), file=out)

@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from experiment.store import ExperimentRecord, RunStatus, SQLStore, find_experiment, open_readonly
+from experiment.store import (ExperimentRecord, RunStatus, SQLStore, describe_extension, extended_runs,
+                              find_experiment, open_readonly)
 from settings.errors import ConfigError, ConfigIssue
 from tools.json_output import emit_json
 from tools.locations import DEFAULT_DB
@@ -22,7 +23,8 @@ def status_document(store: SQLStore, experiment: ExperimentRecord) -> dict:
                  "attempts": r.attempts, "error_type": r.error_type, "error_message": r.error_message}
                 for r in store.runs(experiment.id, [RunStatus.FAILED, RunStatus.INTERRUPTED, RunStatus.STALE])]
     return {"experiment": experiment.name, "version": experiment.version, "totals": totals,
-            "trials": counts, "problems": failures, "missing_artifacts": missing_artifacts(store, experiment)}
+            "trials": counts, "problems": failures, "missing_artifacts": missing_artifacts(store, experiment),
+            "extended": extended_runs(store, experiment)}
 
 
 def missing_artifacts(store: SQLStore, experiment: ExperimentRecord) -> list[dict]:
@@ -99,6 +101,8 @@ def cmd_status(name: str | None, db: str | None, as_json: bool, out: TextIO | No
                   f"{p['error_type'] or ''}{': ' if p['error_type'] else ''}{p['error_message'] or ''}", file=out)
         for entry in doc["missing_artifacts"]:
             print(f"  {describe_missing(entry)}", file=out)
+        for entry in doc["extended"]:
+            print(f"  extended {describe_extension(entry)}", file=out)
     return 0
 
 

@@ -86,9 +86,10 @@ def check_unchanged(experiment: ExperimentRecord, recorded: list[TrialRecord],
         old = by_name.get(trial.name)
         if old is not None and old.config_hash != digest:
             change = first_difference(old.config, trial.config)
+            extend = " (or --extend to train its runs on to more epochs)" if change.startswith("epochs ") else ""
             issues.append(ConfigIssue("", f"trial {trial.name!r} changed since {where} recorded it"
                                           f"{' (' + change + ')' if change else ''}; run with --fresh for a new "
-                                          "version, or restore its config", "trials.yaml"))
+                                          f"version{extend}, or restore its config", "trials.yaml"))
         elif old is None and digest in by_hash:
             issues.append(ConfigIssue("", f"trial {trial.name!r} resolves to the same config as trial "
                                           f"{by_hash[digest]!r} of {where}, so they would share their runs; make "

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from experiment.executors import Executor, InlineExecutor, make_executor
+from experiment.extension import check_extension, extension_epochs, runs_to_extend, task_config
 from experiment.identity import (check_distinct, check_folder_owner, check_seeding, check_source_version,
                                  check_unchanged, claim_folder)
 from experiment.outputs import check_outputs
@@ -28,6 +29,7 @@ from experiment.plan import PlannedRun, plan_trial
 from experiment.store import ExperimentRecord, NewRun, RunRecord, RunStatus, SQLStore, environment_capsule
 from experiment.store.engine import absolute_url
 from experiment.worker import MLflowTarget, RunOutcome, RunTask
+from settings.errors import ConfigError, ConfigIssue
 from settings.experiment_files import FILE_NAMES, TrialSettings
 from settings.metrics import TEST_ACC, TRAIN_ACC, VAL_ACC
 from settings.names import experiment_folder_name
@@ -125,8 +127,10 @@ class ExperimentSession:
 
     def __init__(self, resolved: ResolvedExperiment, *, db_url: str | None = None, fresh: bool = False,
                  n_jobs: int | None = None, progress: bool = True, retry_failed: bool = False,
-                 mlflow: bool | None = None, out: TextIO | None = None):
+                 mlflow: bool | None = None, out: TextIO | None = None, extend: bool = False):
         self.resolved, self.settings = resolved, resolved.settings
+        # --extend: the epochs the selected runs train to (checked in open(), before anything is written)
+        self.extend_to = extension_epochs(resolved.overrides) if extend else None
         self.db_url = db_url or self.settings.db_url
         self.fresh, self.progress, self.retry_failed, self.out = fresh, progress, retry_failed, out or sys.stdout
         self.executor = make_executor(self.settings.executor.backend, n_jobs or self.settings.executor.n_jobs,
@@ -156,6 +160,13 @@ class ExperimentSession:
             check_source_version(self.resolved.folder, name, latest, self.fresh)
             check_folder_owner(Path(self.settings.base_dir) / experiment_folder_name(name, version), self.db_url,
                                name, version, recorded=latest is not None and not self.fresh)
+            if self.extend_to is not None:
+                if self.fresh:
+                    raise ConfigError(ConfigIssue("", "continues recorded runs; it cannot start a new version "
+                                                      "(--fresh)", "--extend"))
+                recorded = ([], []) if latest is None else (store.trials(latest.id), store.runs(latest.id))
+                trials = check_extension(latest, *recorded, self.resolved.trials, self.extend_to)
+                self.resolved = dataclasses.replace(self.resolved, trials=trials)
             if latest is not None and not self.fresh:
                 check_seeding(latest, self.settings.seed, self.settings.seeds)
                 check_unchanged(latest, store.trials(latest.id), self.resolved.trials)
@@ -173,7 +184,7 @@ class ExperimentSession:
         self.run_root = Path(self.settings.base_dir) / experiment_folder_name(self.settings.name,
                                                                               self.experiment.version)
         claim_folder(self.run_root, self.db_url, self.experiment)
-        if not self.resolved.selected or not (self.run_root / "config").is_dir():
+        if self.extend_to is None and (not self.resolved.selected or not (self.run_root / "config").is_dir()):
             # a --trial run checked only its trials: the saved files keep the version's other trials as they were
             copy_config_files(self.resolved.folder, self.run_root / "config", self.resolved.overrides,
                               self.resolved.experiment_overrides)
@@ -198,10 +209,11 @@ class ExperimentSession:
             self.mirror_trials({p.trial.name: p.trial.config for p, _ in pairs})
         executor, info = self.executor, {"experiment": self.settings.name, "version": self.experiment.version,
                                          "db": self.db_url}
-        return [RunTask(absolute_url(self.db_url), self.experiment.id, record.id, plan.label, plan.trial.config, plan.seed,
-                        str(plan.output_dir),
+        return [RunTask(absolute_url(self.db_url), self.experiment.id, record.id, plan.label,
+                        task_config(plan.trial.config, record), plan.seed, str(plan.output_dir),
                         {**info, "trial": plan.trial.name, "repeat": plan.repeat, "seed": plan.seed,
-                         "config_hash": plan.config_hash, "run_id": record.id},
+                         "config_hash": plan.config_hash, "run_id": record.id,
+                         **({"extended_epochs": record.extended_epochs} if record.extended_epochs is not None else {})},
                         self.settings.heartbeat_s,
                         MLflowTarget(self.result.mlflow_uri, mlflow_experiment_name(self.experiment),
                                      self.parents[plan.trial.name], f"{plan.trial.name}/repeat_{plan.repeat}")
@@ -264,13 +276,18 @@ class ExperimentSession:
         try:
             pairs = self.record(self.resolved.trials)
             stale = self.store.mark_stale(self.experiment.id, 2 * self.settings.heartbeat_s, process_is_dead)
-            if stale:
+            extended = runs_to_extend(pairs, self.extend_to) if self.extend_to is not None else []
+            self.store.extend_runs(extended, self.extend_to or 0)
+            if stale or extended:
                 pairs = [(plan, self.store.run(record.id)) for plan, record in pairs]
             todo = self.todo(pairs)
             searches = self.resolved.searches
             print(f"experiment {self.settings.name} (version {self.experiment.version}): "
                   f"{len(self.resolved.trials)} trial(s), {len(pairs)} run(s); {len(todo)} to run"
                   + (f"; {len(searches)} search(es)" if searches else ""), file=self.out)
+            if extended:
+                print(f"  extending {len(extended)} run(s) to {self.extend_to} epochs (from their last checkpoint)",
+                      file=self.out)
             for status, count in sorted(self.result.skipped.items()):
                 print(f"  skipping {count} {status.lower()} run(s)"
                       + (" (use --retry-failed to run them again)" if status == "FAILED" else ""), file=self.out)

@@ -85,8 +85,9 @@ def _record_artifacts(store: SQLStore, run_id: int, output_dir: Path) -> None:
 
 
 def _resume_point(store: SQLStore, run_id: int, output_dir: Path) -> tuple[Path | None, dict | None, list[str]]:
-    """An interrupted or stale previous attempt resumes from its last checkpoint; anything else
-    (first attempt, or a retry after FAILED) starts over. A checkpoint that cannot be loaded
+    """An interrupted or stale previous attempt resumes from its last checkpoint, and so does a
+    completed run that ``run --extend`` extended; anything else (first attempt, or a retry after
+    FAILED) starts over. A checkpoint that cannot be loaded
     (truncated, corrupt, or refused as unsafe) is renamed ``*.unusable`` and best.pt tried, else
     the run starts over. Returns the checkpoint's path, the checkpoint, and notes that say what
     happened (one line each, naming the file)."""
@@ -94,7 +95,10 @@ def _resume_point(store: SQLStore, run_id: int, output_dir: Path) -> tuple[Path 
 
     attempts = store.attempts(run_id)
     previous = attempts[-2] if len(attempts) >= 2 else None
-    if previous is None or previous.exit_reason not in (RunStatus.INTERRUPTED.value, RunStatus.STALE.value):
+    resumable = (RunStatus.INTERRUPTED.value, RunStatus.STALE.value)
+    extending = previous is not None and previous.exit_reason == RunStatus.COMPLETED.value \
+        and store.run(run_id).extended_epochs is not None
+    if previous is None or (previous.exit_reason not in resumable and not extending):
         return None, None, []
     notes: list[str] = []
     folder = RunFolder(output_dir)
@@ -229,8 +233,10 @@ def _execute_claimed(task: RunTask, store: SQLStore, extra_callbacks: list | tup
         store.delete_metrics_after(task.run_id, -1)  # a fresh start forgets partial attempts
         for stale in RunFolder(output_dir).checkpoints.glob("*.pt"):
             stale.unlink()
+    extension = task.info.get("extended_epochs")
     log.note(f"attempt {attempt.number} of run {task.run_id} ({task.label}) on {socket.gethostname()}, pid {os.getpid()}, "
-             f"seed {task.seed}" + (f", resuming from {resume_path.name}" if resume_path is not None else ""))
+             f"seed {task.seed}" + (f", resuming from {resume_path.name}" if resume_path is not None else "")
+             + (f", extended to {extension} epochs" if extension is not None else ""))
     for note in notes:
         log.note(note)
     plots = RunPlots() if task.plots else None

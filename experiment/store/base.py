@@ -84,6 +84,7 @@ class RunRecord:
     error_traceback: str | None
     heartbeat_at: datetime | None
     last_epoch: int | None
+    extended_epochs: int | None = None  # set by ``run --extend``: the run trains to this many epochs
 
 
 @dataclass(frozen=True)
@@ -180,6 +181,11 @@ class ExperimentStore(ABC):
     def finish_run(self, run_id: int, attempt_id: int, status: RunStatus, summary: dict[str, float] | None = None,
                    error: ErrorInfo | None = None, peak_rss_mb: float | None = None) -> None:
         """Close the run and its attempt with ``status``; ``summary`` replaces the run's summary."""
+
+    @abstractmethod
+    def extend_runs(self, run_ids: Iterable[int], epochs: int) -> None:
+        """Record that the runs train on to ``epochs`` epochs (``run --extend``); COMPLETED ones
+        become PENDING again, so that a worker claims them and continues from their last checkpoint."""
 
     # -- metrics and artifacts ----------------------------------------------------------------
     @abstractmethod

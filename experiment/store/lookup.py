@@ -34,3 +34,16 @@ def find_experiment(store: ExperimentStore, name: str, version: int | None = Non
     raise ConfigError(ConfigIssue("", f"no experiment named {name!r} in {store.url}; experiments: "
                                       f"{', '.join(names) or 'none'} (an experiment whose experiment.yaml sets "
                                       f"db or base_dir is in its own database: pass --db URL)", "EXPERIMENT"))
+
+
+def extended_runs(store: ExperimentStore, experiment: ExperimentRecord) -> list[dict]:
+    """The runs ``run --extend`` extended: trial, repeat, run id, the trial config's epochs and the
+    epochs the run trains to now."""
+    configured = {t.id: t.config.get("epochs") for t in store.trials(experiment.id)}
+    return [{"trial": r.trial_name, "repeat": r.repeat, "run_id": r.id, "configured_epochs": configured[r.trial_id],
+             "epochs": r.extended_epochs} for r in store.runs(experiment.id) if r.extended_epochs is not None]
+
+
+def describe_extension(entry: dict) -> str:
+    """``trial/repeat_k: 3 -> 6 epochs``."""
+    return f"{entry['trial']}/repeat_{entry['repeat']}: {entry['configured_epochs']} -> {entry['epochs']} epochs"

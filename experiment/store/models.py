@@ -144,6 +144,7 @@ class Run(Base):
     error_traceback: Mapped[str | None] = mapped_column(Text)
     heartbeat_at: Mapped[datetime | None]
     last_epoch: Mapped[int | None]
+    extended_epochs: Mapped[int | None]  # the epochs an extension trains to (NULL: the trial config's)
 
 
 class Attempt(Base):

@@ -260,6 +260,15 @@ class SQLStore(ExperimentStore):
                     conn.execute(insert(Summary), [{"run_id": run_id, "key": key, "value": _db_float(value)}
                                                    for key, value in summary.items()])
 
+    def extend_runs(self, run_ids: Iterable[int], epochs: int) -> None:
+        ids = list(run_ids)
+        if not ids:
+            return
+        with self._transaction(exclusive=True) as conn:
+            conn.execute(update(Run).where(Run.id.in_(ids)).values(extended_epochs=epochs))
+            conn.execute(update(Run).where(Run.id.in_(ids), Run.status == RunStatus.COMPLETED.value)
+                         .values(status=RunStatus.PENDING.value))
+
     # -- metrics and artifacts ----------------------------------------------------------------
     def log_metrics(self, run_id: int, epoch: int, metrics: dict[str, float]) -> None:
         """Also refreshes the run's heartbeat."""
