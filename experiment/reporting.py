@@ -48,6 +48,11 @@ def print_summary(result, out: TextIO | None = None, resume: str | None = None) 
         from experiment.mlflow_mirror import mlflow_ui_command
 
         print(f"MLflow:      {mlflow_ui_command(result.mlflow_uri)}", file=out)
+    root = shlex.quote(str(Path(result.run_root).resolve()))
+    if result.loggers.tensorboard is not None:  # every run folder's tb/ is a run in TensorBoard's selector
+        print(f"TensorBoard: tensorboard --logdir {root}", file=out)
+    if result.loggers.wandb is not None and result.loggers.wandb.mode == "offline":
+        print(f"W&B:         wandb sync {root}/*/repeat_*/wandb/offline-run-*", file=out)
     name = shlex.quote(result.experiment.name)
     db = "" if is_default_db(result.db_url) else f" --db {shlex.quote(db_url)}"  # pastes into a shell
     print(f"more:        {cli_command()} show {name}{db} | status {name}{db} | export {name} --csv {name}.csv{db}",

@@ -7,6 +7,9 @@ layout. The runner writes ``config.yaml`` and ``run.json``, the callbacks the re
     log.txt             one line per event of every attempt (RunLog)
     plots/              learning_curves.png (RunPlots), and what analysis draws for the run
     checkpoints/        best.pt and last.pt (ModelCheckpoint)
+    tb/                 TensorBoard event files (loggers.tensorboard in experiment.yaml)
+    profiler/epoch_<e>/ profiler_output.txt and trace.json.gz of a profiled epoch (loggers.profile)
+    wandb/              an offline Weights & Biases run (loggers.wandb)
 
 Everything that reads a run folder (``eval``, the worker's artifact records and resume, analysis
 through ``experiment.trained_run``) finds its files here.
@@ -19,6 +22,7 @@ from typing import Any
 
 CONFIG, RUN_INFO, METRICS, LOG = "config.yaml", "run.json", "metrics.csv", "log.txt"
 PLOTS, CHECKPOINTS = "plots", "checkpoints"
+TENSORBOARD, PROFILER = "tb", "profiler"
 LEARNING_CURVES = "learning_curves.png"
 CHECKPOINT_NAMES = ("best", "last")
 
@@ -57,6 +61,14 @@ class RunFolder:
     def checkpoints(self) -> Path:
         return self.path / CHECKPOINTS
 
+    @property
+    def tensorboard(self) -> Path:
+        return self.path / TENSORBOARD
+
+    @property
+    def profiler(self) -> Path:
+        return self.path / PROFILER
+
     def checkpoint(self, which: str = "best") -> Path:
         """``checkpoints/<which>.pt`` for ``best`` or ``last``; any other value is a path."""
         return self.checkpoints / f"{which}.pt" if which in CHECKPOINT_NAMES else Path(which)
@@ -89,4 +101,13 @@ class RunFolder:
         files = (("config", self.config), ("metrics", self.path / METRICS), ("log", self.log),
                  ("plot", self.plots / LEARNING_CURVES), ("checkpoint", self.checkpoint("best")),
                  ("checkpoint", self.checkpoint("last")))
-        return [(kind, path) for kind, path in files if path.is_file()]
+        found = [(kind, path) for kind, path in files if path.is_file()]
+        found += [("tensorboard", path) for path in sorted(self.tensorboard.glob("events.out.tfevents.*"))]
+        found += [("profile", path) for path in sorted(self.profiler.glob("epoch_*/*"), key=_epoch_order)
+                  if path.is_file()]
+        return found
+
+
+def _epoch_order(path: Path) -> tuple[int, str]:
+    """``profiler/epoch_<e>/<file>`` by epoch, then file name."""
+    return int(path.parent.name.rsplit("_", 1)[-1]), path.name

@@ -31,6 +31,7 @@ from experiment.store.engine import absolute_url
 from experiment.worker import MLflowTarget, RunOutcome, RunTask
 from settings.errors import ConfigError, ConfigIssue
 from settings.experiment_files import FILE_NAMES, TrialSettings
+from settings.loggers import LoggerSettings
 from settings.metrics import TEST_ACC, TRAIN_ACC, VAL_ACC
 from settings.names import experiment_folder_name
 from settings.resolve import Override, ResolvedExperiment, ResolvedTrial
@@ -46,6 +47,7 @@ class SessionResult:
     outcomes: list[RunOutcome] = field(default_factory=list)
     skipped: dict[str, int] = field(default_factory=dict)
     mlflow_uri: str | None = None
+    loggers: LoggerSettings = LoggerSettings()  # experiment.yaml's extra writers, for what run prints
     # the final state of the selected runs, read from the database at the end (whoever ran them)
     unfinished: list[str] = field(default_factory=list)  # PENDING, INTERRUPTED, STALE, or RUNNING by a dead worker
     still_failed: list[str] = field(default_factory=list)  # FAILED
@@ -188,7 +190,7 @@ class ExperimentSession:
             # a --trial run checked only its trials: the saved files keep the version's other trials as they were
             copy_config_files(self.resolved.folder, self.run_root / "config", self.resolved.overrides,
                               self.resolved.experiment_overrides)
-        self.result = SessionResult(self.experiment, self.db_url, self.run_root)
+        self.result = SessionResult(self.experiment, self.db_url, self.run_root, loggers=self.settings.loggers)
         if self.use_mlflow:
             self.result.mlflow_uri = self.settings.mlflow_uri
 
@@ -219,7 +221,8 @@ class ExperimentSession:
                                      self.parents[plan.trial.name], f"{plan.trial.name}/repeat_{plan.repeat}")
                         if self.use_mlflow else None,
                         self.progress and executor.n_jobs == 1,
-                        threads_per_run(executor, plan.trial.config["env"]["threads"]), self.settings.run_plots)
+                        threads_per_run(executor, plan.trial.config["env"]["threads"]), self.settings.run_plots,
+                        loggers=self.settings.loggers)
                 for plan, record in pairs]
 
     def mirror_trials(self, configs: dict[str, dict]) -> None:

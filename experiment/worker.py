@@ -26,6 +26,7 @@ from experiment.callbacks import DBLogger, Heartbeat, RunLog
 from experiment.run_folder import RunFolder
 from experiment.store import ErrorInfo, RunStatus, SQLStore
 from experiment.store.engine import absolute_url
+from settings.loggers import LoggerSettings
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class RunTask:
     threads: int | None = None
     plots: bool = True
     parent_pid: int | None = None  # a local worker's submitting process (None: inline or a cluster)
+    loggers: LoggerSettings = LoggerSettings()  # experiment.yaml's extra writers (TensorBoard, profiler, W&B)
 
 
 @dataclass(frozen=True)
@@ -248,6 +250,10 @@ def _execute_claimed(task: RunTask, store: SQLStore, extra_callbacks: list | tup
         callbacks.append(MLflowCallback(task.mlflow.tracking_uri, task.mlflow.experiment_name,
                                         task.mlflow.parent_run_id, task.mlflow.run_name,
                                         flatten(task.config), tags={"spikelab.run_id": str(task.run_id)}))
+    if task.loggers.any:
+        from experiment.loggers import run_loggers
+
+        callbacks += run_loggers(task.loggers, output_dir, task.config, task.info, task.label, log.note)
     t0 = time.perf_counter()
     with Heartbeat(store, task.run_id, task.heartbeat_s):
         try:

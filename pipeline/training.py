@@ -22,6 +22,7 @@ from pipeline.callbacks.base import Callback, callback_keys, ordered
 from pipeline.callbacks.checkpoint import load_checkpoint
 from pipeline.callbacks.tracker import MetricsTracker
 from pipeline.compatibility import compatibility_problems
+from pipeline.phases import phase
 from pipeline.preflight import run_problems
 from pipeline.state import DivergenceError, FitState
 from settings import Factory, NonNegativeInt, PositiveFloat, PositiveInt
@@ -228,10 +229,12 @@ class TrainingPipeline:
                     cb.on_epoch_start(state, epoch)
                 t0, lr = time.perf_counter(), self._lr(state)
                 if self.resample_encoding and self.encoder is not None and self.encoder.stochastic:
-                    encoded["train"] = self.encode(splits.train, state.extra["encode"])
+                    with phase("data"):
+                        encoded["train"] = self.encode(splits.train, state.extra["encode"])
                 running = self.train_epoch(state, encoded["train"], cbs)
                 elapsed = time.perf_counter() - t0
-                metrics = self.evaluate_all(model, encoded, splits.n_classes, state, running)
+                with phase("evaluation"):
+                    metrics = self.evaluate_all(model, encoded, splits.n_classes, state, running)
                 if scheduler is not None and scheduler.interval == "epoch":
                     scheduler.step(metrics)
                 self._end_epoch(state, cbs, epoch, metrics, elapsed, lr)
@@ -255,8 +258,9 @@ class TrainingPipeline:
         metrics[EPOCH_TIME] = elapsed
         metrics.update(state.take_logged())
         state.epoch = epoch
-        for cb in cbs:
-            cb.on_epoch_end(state, epoch, metrics)
+        with phase("callbacks"):
+            for cb in cbs:
+                cb.on_epoch_end(state, epoch, metrics)
 
     def save_run_files(self, run_dir: Path, seed: int) -> None:
         """The data set's ``run_files`` (a permutation, ...) as ``<name>.npy`` in the run folder."""
@@ -270,11 +274,13 @@ class TrainingPipeline:
         model, optimizer, scheduler = state.model, state.optimizer, state.scheduler
         model.train()
         n = len(train)
-        order = torch.randperm(n, generator=state.extra["shuffle"]) if self.shuffle else torch.arange(n)
+        with phase("data"):
+            order = torch.randperm(n, generator=state.extra["shuffle"]) if self.shuffle else torch.arange(n)
         needs_graph = any(rule.needs_graph for rule in self.rules)
         loss_sum, counts = 0.0, LabelCounts(state.extra["n_classes"])
         for batch, index in enumerate(order.split(self.batch_size)):
-            x, y, mask = train.batch(index.to(self.device))
+            with phase("data"):
+                x, y, mask = train.batch(index.to(self.device))
             first: list[BatchResult] = []  # the batch before the update
 
             def closure() -> Tensor:
@@ -282,34 +288,39 @@ class TrainingPipeline:
                 line-search evaluation); the batch's loss and accuracy are those of the first call,
                 and the callbacks' on_before_optimizer_step sees that call's gradients."""
                 optimizer.zero_grad(set_to_none=True)
-                with torch.set_grad_enabled(needs_graph):
-                    output = model(x)
-                scores = output.scores if needs_graph else output.scores.detach().requires_grad_()
-                record = loss_input(output, y, mask, state.epoch, scores)
-                loss = self.loss(record)
-                loss_value = loss.item()
+                with phase("forward"):
+                    with torch.set_grad_enabled(needs_graph):
+                        output = model(x)
+                    scores = output.scores if needs_graph else output.scores.detach().requires_grad_()
+                    record = loss_input(output, y, mask, state.epoch, scores)
+                    loss = self.loss(record)
+                    loss_value = loss.item()
                 if not math.isfinite(loss_value):
                     raise DivergenceError(f"train_loss became {loss_value} at epoch {state.epoch}, batch {batch}")
-                ctx = RuleContext(model, x, y, output, scores, loss)
-                for rule in self.rules:
-                    rule.accumulate(ctx)
-                if self.grad_clip is not None:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), self.grad_clip)
+                with phase("backward"):
+                    ctx = RuleContext(model, x, y, output, scores, loss)
+                    for rule in self.rules:
+                        rule.accumulate(ctx)
+                    if self.grad_clip is not None:
+                        torch.nn.utils.clip_grad_norm_(model.parameters(), self.grad_clip)
                 if not first:
                     first.append(BatchResult(loss_value, output, record))
-                    for cb in cbs:
-                        cb.on_before_optimizer_step(state, batch, first[0])
+                    with phase("callbacks"):
+                        for cb in cbs:
+                            cb.on_before_optimizer_step(state, batch, first[0])
                 return loss.detach()
 
-            optimizer.step(closure)
-            if scheduler is not None and scheduler.interval == "batch":
-                scheduler.step()
+            with phase("optimizer"):
+                optimizer.step(closure)
+                if scheduler is not None and scheduler.interval == "batch":
+                    scheduler.step()
             result = first[0]
             loss_sum += result.loss * len(y)
             with torch.no_grad():
                 counts.add(self.loss.predict(result.record), y, mask)
-            for cb in cbs:
-                cb.on_batch_end(state, batch, result)
+            with phase("callbacks"):
+                for cb in cbs:
+                    cb.on_batch_end(state, batch, result)
         for name, p in model.named_parameters():
             if not torch.isfinite(p).all():
                 raise DivergenceError(f"parameter {name} became NaN/inf in epoch {state.epoch}")
