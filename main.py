@@ -91,6 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_set(config)
     config.add_argument("--trial", action="append", default=[], metavar="NAME",
                         help="only this trial or sweep point (repeatable)")
+    config.add_argument("--native", action="store_true",
+                        help="print the folder's four files in the native schema instead (the translation of an "
+                             "original-framework folder, docs/legacy_yaml.md): save each section as the file it "
+                             "names")
 
     evaluate = sub.add_parser("eval", help="evaluate a saved run on its test split")
     evaluate.add_argument("run_dir", help="a run folder, outputs/<experiment>/<trial>/repeat_<k>")
@@ -132,7 +136,12 @@ def _resolve(args: argparse.Namespace):
     import pipeline  # noqa: F401  (registers every component)
     from settings.resolve import resolve_experiment
 
-    return resolve_experiment(args.dir, args.overrides, args.trial or None)
+    resolved = resolve_experiment(args.dir, args.overrides, args.trial or None)
+    if resolved.files.dialect is not None:
+        print(f"note: {args.dir} is in the {resolved.files.dialect}'s layout; read through its translation into the "
+              f"native schema (docs/legacy_yaml.md; `python main.py config {shlex.quote(args.dir)} --native` prints it)",
+              file=sys.stderr)
+    return resolved
 
 
 def cmd_config(args: argparse.Namespace) -> int:
@@ -145,6 +154,10 @@ def cmd_config(args: argparse.Namespace) -> int:
     experiment = _resolve(args)
     check_distinct(experiment.trials)  # the same refusals `run` gives
     check_outputs(experiment.settings)
+    if args.native:
+        for name, content in experiment.files.native.items():
+            print(f"# {name}\n{dump_yaml(content) if content is not None else ''}")
+        return EXIT_OK
     for trial in experiment.trials:
         print(f"# trial {trial.name}  (repeat {trial.repeat}, config hash {config_hash(trial.config)[:12]})")
         if trial.sweep_point:

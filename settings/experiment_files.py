@@ -6,11 +6,13 @@
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from settings.errors import ConfigError, ConfigIssue, format_value
+from settings.legacy import DIALECT, is_legacy, translate
 from settings.loggers import LoggerSettings, expand_switches
 from settings.names import name_problem
 from settings.paths import join_path, set_path
@@ -117,6 +119,8 @@ class ExperimentFiles:
     config: dict
     env: dict
     trials: list[TrialSettings]
+    dialect: str | None = None  # "original framework": the files were translated (settings.legacy)
+    native: dict | None = None  # the four files as read, in the native schema: file name -> contents
 
 
 def find_config_folder(folder: str | Path) -> Path:
@@ -144,9 +148,17 @@ def read_experiment_files(folder: str | Path, experiment_overrides: dict[str, An
             issues.extend(exc.issues)
     if issues:
         raise ConfigError(issues)
-
+    dialect = None
+    if is_legacy(raw["config.yaml"], raw["experiment.yaml"]):
+        dialect = DIALECT
+        translated = translate(_mapping(raw["experiment.yaml"], "experiment.yaml", issues),
+                               _mapping(raw["config.yaml"], "config.yaml", issues),
+                               _mapping(raw["env.yaml"], "env.yaml", issues), raw["trials.yaml"])
+        raw = {"experiment.yaml": translated.experiment, "config.yaml": translated.config,
+               "env.yaml": translated.env, "trials.yaml": translated.trials}
     experiment = _mapping(raw["experiment.yaml"], "experiment.yaml", issues)
     experiment.setdefault("name", Path(folder).resolve().name)
+    native = copy.deepcopy({**raw, "experiment.yaml": experiment})  # before --set experiment.*
     for path, value in (experiment_overrides or {}).items():
         try:
             set_path(experiment, path, value)
@@ -191,7 +203,7 @@ def read_experiment_files(folder: str | Path, experiment_overrides: dict[str, An
     if issues:
         raise ConfigError(issues)
     assert settings is not None
-    return ExperimentFiles(source, settings, config, env, trials)
+    return ExperimentFiles(source, settings, config, env, trials, dialect, native)
 
 
 def _mapping(value: Any, where: str, issues: list[ConfigIssue]) -> dict:

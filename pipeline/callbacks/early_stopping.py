@@ -16,7 +16,9 @@ class EarlyStopping(Callback):
     """Stop when ``monitor`` has not improved for ``patience`` epochs.
 
     Improvement means beating the best value by more than ``min_delta`` (absolute) or by more than
-    ``min_delta * |best|`` (``relative: true``), upwards in ``max`` mode, downwards in ``min``.
+    ``min_delta * |best|`` (``relative: true``), upwards in ``max`` mode, downwards in ``min``;
+    ``min_delta_percent`` also asks for more than that percentage of ``|best|`` (the larger
+    threshold counts).
 
     Args:
         monitor: metric name (e.g. ``val_loss``, ``val_acc``).
@@ -24,6 +26,7 @@ class EarlyStopping(Callback):
         patience: epochs without improvement before stopping.
         min_delta: the least change that counts as an improvement.
         relative: ``min_delta`` is a fraction of the best value.
+        min_delta_percent: the least relative change that counts, in percent of ``|best|``.
         start_epoch: epochs before this one never count against patience.
         stop_at: stop as soon as the metric reaches this value (e.g. 1.0 for train_acc).
     """
@@ -37,8 +40,9 @@ class EarlyStopping(Callback):
 
     def __init__(self, monitor: str = VAL_LOSS, mode: Literal["min", "max"] = "min", patience: PositiveInt = 5,
                  min_delta: NonNegativeFloat = 0.0, relative: bool = False, start_epoch: NonNegativeInt = 0,
-                 stop_at: float | None = None):
+                 stop_at: float | None = None, min_delta_percent: NonNegativeFloat = 0.0):
         self.monitor, self.mode, self.patience, self.min_delta = monitor, mode, patience, min_delta
+        self.min_delta_percent = min_delta_percent
         self.relative, self.start_epoch, self.stop_at = relative, start_epoch, stop_at
         self.best: float | None = None
         self.wait = 0
@@ -47,6 +51,7 @@ class EarlyStopping(Callback):
         if self.best is None:
             return True
         delta = self.min_delta * abs(self.best) if self.relative else self.min_delta
+        delta = max(delta, self.min_delta_percent / 100 * abs(self.best))
         return value > self.best + delta if self.mode == "max" else value < self.best - delta
 
     def on_epoch_end(self, state: FitState, epoch: int, metrics: dict[str, float]) -> None:
