@@ -11,7 +11,8 @@ and ``log.txt`` one line, e.g. ``profile of epoch 1: 20 batches in 0.41 s: data 
 ``record_function`` ranges (``pipeline.phases``); a phase's time excludes the phases nested in
 it (the optimizer's excludes the forward and backward of its closure). Times are host (CPU)
 wall time: on a GPU, kernels that run asynchronously are counted where the host waits for them.
-The profiled epoch's ``epoch_time`` includes the profiler's own overhead.
+The profiled epoch's ``epoch_time_s`` includes the profiler's overhead while it records; the
+files are written at the epoch's end, outside that time (a few seconds for 20 batches).
 """
 from __future__ import annotations
 
@@ -45,9 +46,10 @@ class EpochProfiler(Callback):
                  row_limit: int = 30, note: Callable[[str], None] | None = None):
         self.folder, self.epochs, self.steps = Path(folder), set(epochs), steps
         self.row_limit, self.note = row_limit, note
-        self.profile: Any = None
+        self.profile: Any = None  # recording
+        self.finished: Any = None  # recorded, its files not written yet
         self.summary: str | None = None  # the latest profile's line
-        self._epoch, self._batches, self._t0, self._device = 0, 0, 0.0, "cpu"
+        self._epoch, self._batches, self._t0, self._seconds, self._device = 0, 0, 0.0, 0.0, "cpu"
 
     def on_epoch_start(self, state: FitState, epoch: int) -> None:
         if epoch in self.epochs and state.run_dir is not None:
@@ -62,6 +64,8 @@ class EpochProfiler(Callback):
     def on_epoch_end(self, state: FitState, epoch: int, metrics: dict[str, float]) -> None:
         if self.profile is not None:
             self.stop()
+        if self.finished is not None:
+            self.write()
 
     def on_fit_end(self, state: FitState) -> None:
         self.close()
@@ -79,10 +83,14 @@ class EpochProfiler(Callback):
         self._t0 = time.perf_counter()
 
     def stop(self) -> None:
-        """End the profile and write its files and summary line."""
-        seconds = time.perf_counter() - self._t0
-        profile, self.profile = self.profile, None
-        profile.__exit__(None, None, None)
+        """End the recording (its files are written at the epoch's end)."""
+        self._seconds = time.perf_counter() - self._t0
+        self.finished, self.profile = self.profile, None
+        self.finished.__exit__(None, None, None)
+
+    def write(self) -> None:
+        """The finished profile's files and summary line."""
+        profile, self.finished, seconds = self.finished, None, self._seconds
         folder = self.folder / f"epoch_{self._epoch}"
         folder.mkdir(parents=True, exist_ok=True)
         events = profile.events()
@@ -106,10 +114,11 @@ class EpochProfiler(Callback):
             self.note(self.summary)
 
     def close(self) -> None:
-        """Drop a profile still running (the fit ended or failed inside it); nothing is written."""
+        """Drop a profile still recording or not written (the fit failed inside it)."""
         if self.profile is not None:
             profile, self.profile = self.profile, None
             profile.__exit__(None, None, None)
+        self.finished = None
 
     def __repr__(self) -> str:
         return f"EpochProfiler(epochs={sorted(self.epochs)}, steps={self.steps})"
