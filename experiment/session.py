@@ -166,6 +166,10 @@ class ExperimentSession:
                 if self.fresh:
                     raise ConfigError(ConfigIssue("", "continues recorded runs; it cannot start a new version "
                                                       "(--fresh)", "--extend"))
+                if self.resolved.searches:
+                    raise ConfigError(ConfigIssue("", f"does not continue searches ({self.resolved.searches[0].name!r}); "
+                                                      "pick the trials or sweep points to extend with --trial",
+                                                      "--extend"))
                 recorded = ([], []) if latest is None else (store.trials(latest.id), store.runs(latest.id))
                 trials = check_extension(latest, *recorded, self.resolved.trials, self.extend_to)
                 self.resolved = dataclasses.replace(self.resolved, trials=trials)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
-from testkit import TINY_CONFIG, write_experiment
+import pytest
+from testkit import TINY_CONFIG, wait_for_epoch, write_experiment
 
 import main
-from experiment.store import RunStatus, SQLStore
+from experiment.store import RunStatus, SchemaOutdated, SQLStore, current_revision, upgrade
 
 # a schedule that does not depend on the epoch count; EarlyStopping keeps state across the extension
 CONFIG = TINY_CONFIG.replace("epochs: 2\n", "epochs: 3\n") + (
@@ -117,3 +120,41 @@ def test_extend_needs_epochs_and_an_unchanged_trial(tmp_path, capsys):
     assert "changed since experiment 'short' version 1 recorded it (optimizer.lr" in capsys.readouterr().err
     assert main.main(["run", str(folder), "--no-progress", "--set", "epochs=4"]) == 2
     assert "or --extend to train its runs on to more epochs" in capsys.readouterr().err
+
+
+def test_an_extension_in_another_process_while_this_one_reads_the_database(tmp_path, capsys):
+    """A researcher's notebook reads the database (plain sqlite3, ``status``) while a ``run
+    --extend`` in another process appends the epochs."""
+    folder, db = make(tmp_path, "short")
+    assert main.main(["run", str(folder), "--no-progress"]) == 0
+    root = Path(__file__).resolve().parents[2]
+    writer = subprocess.Popen([sys.executable, str(root / "main.py"), "run", str(folder), "--no-progress",
+                               "--set", "epochs=8", "--extend"], cwd=tmp_path, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for_epoch(Path(db[len("sqlite:///"):]), 5)
+        capsys.readouterr()
+        assert main.main(["status", "short", "--db", db, "--json"]) == 0
+        document = json.loads(capsys.readouterr().out)
+        assert document["extended"][0]["epochs"] == 8
+        assert document["totals"]["RUNNING"] + document["totals"]["COMPLETED"] == 1
+    finally:
+        out, err = writer.communicate(timeout=300)
+    assert writer.returncode == 0, err
+    rows = metric_rows(db)
+    assert sorted({epoch for _, epoch in rows}) == list(range(9))
+    with sqlite3.connect(db[len("sqlite:///"):]) as con:
+        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert con.execute("SELECT COUNT(*) FROM (SELECT run_id, key_id, epoch FROM metric GROUP BY 1, 2, 3 "
+                           "HAVING COUNT(*) > 1)").fetchone()[0] == 0
+
+
+def test_a_database_of_the_first_schema_upgrades_to_extended_epochs(tmp_path):
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    upgrade(url, "0001")
+    with pytest.raises(SchemaOutdated, match="python main.py db upgrade --db"):
+        SQLStore(url)
+    upgrade(url)
+    assert current_revision(url) == "0002"
+    with sqlite3.connect(tmp_path / "old.db") as con:
+        assert "extended_epochs" in {row[1] for row in con.execute("PRAGMA table_info(run)")}
