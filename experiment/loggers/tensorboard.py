@@ -24,7 +24,8 @@ class TensorBoardLogger(Callback):
     config as text.
 
     A fresh start clears ``tb/``; a resumed fit purges the events after its checkpoint's epoch
-    (``purge_step``), so every epoch appears once. Events are flushed at every epoch's end.
+    (``purge_step``), so every epoch appears once in TensorBoard. Events are flushed at every
+    epoch's end.
 
     Args:
         log_dir: the folder of the event files (``<run folder>/tb``).
@@ -44,7 +45,9 @@ class TensorBoardLogger(Callback):
 
         if state.resumed_from is None and self.log_dir.exists():
             shutil.rmtree(self.log_dir)
-        purge = None if state.resumed_from is None else state.resumed_from + 1
+        # a session start at step 0, then one at the resumed epoch: TensorBoard hides the events a
+        # resumed fit replaces (it purges at every start but the first)
+        purge = 0 if state.resumed_from is None else state.resumed_from + 1
         self.writer = SummaryWriter(str(self.log_dir), purge_step=purge)
         if state.resumed_from is None and self.config is not None:
             self.writer.add_text("config", config_markdown(self.config), 0)

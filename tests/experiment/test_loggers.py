@@ -44,27 +44,20 @@ def same(a: float, b: float) -> bool:
 
 
 def test_tensorboard_events_hold_every_metric_of_every_epoch(tmp_path, capsys):
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-    from tensorboard.util.tensor_util import make_ndarray
-
     folder, db, root = make(tmp_path, "{tensorboard: {histogram_every: 1}}")
     assert main.main(["run", str(folder), "--no-progress"]) == 0
     assert f"tensorboard --logdir {root.resolve()}" in capsys.readouterr().out
     expected = db_metrics(db)
     assert len(expected) == 2  # the repeats are separate runs, each with its own logdir
     for output_dir, metrics in expected.items():
-        events = EventAccumulator(str(Path(output_dir) / "tb"), size_guidance={"tensors": 0, "histograms": 0})
-        events.Reload()
-        tags = events.Tags()
+        events = read_events(Path(output_dir) / "tb")
         assert {"lr", "train_loss", "val_acc", "val_acc/label_9"} <= set(metrics)
         for key, by_epoch in metrics.items():
-            logged = {e.step: float(make_ndarray(e.tensor_proto)) for e in events.Tensors(key)}
+            logged = dict(events[key])
             assert logged.keys() == by_epoch.keys() == {0, 1, 2}, key
             assert all(same(logged[epoch], value) for epoch, value in by_epoch.items()), key
-        histograms = [t for t in tags["histograms"] if t.startswith("parameters/")]
-        assert "parameters/layers.0.weight" in histograms
-        assert {e.step for e in events.Histograms("parameters/layers.0.weight")} == {0, 1, 2}
-        assert "config" in "".join(tags["tensors"])  # the resolved config, as text
+        assert [step for step, _ in events["parameters/layers.0.weight"]] == [0, 1, 2]  # histograms
+        assert "config/text_summary" in events  # the resolved config, as text
     store = SQLStore(db, readonly=True)
     kinds = {kind for run in store.runs(store.get_experiment("tiny").id) for kind, *_ in store.artifacts(run.id)}
     store.close()
@@ -170,3 +163,47 @@ def wandb_records(path: Path) -> list[bytes]:
             records.append(pending)
             pending = b""
     return records
+
+
+def test_a_resumed_fit_shows_every_epoch_once_in_tensorboard(tmp_path):
+    import shutil
+
+    from testkit import make_pipeline
+
+    from experiment.loggers.tensorboard import TensorBoardLogger
+    from pipeline.callbacks import ModelCheckpoint
+    from pipeline.callbacks.base import Callback
+
+    class KeepAndInterrupt(Callback):
+        """Keeps epoch 1's last.pt, then interrupts after epoch 2 (TensorBoard holds epochs past the copy)."""
+
+        order = 60
+
+        def on_epoch_end(self, state, epoch, metrics):
+            if epoch == 1:
+                shutil.copyfile(tmp_path / "checkpoints" / "last.pt", tmp_path / "epoch1.pt")
+            if epoch == 2:
+                raise KeyboardInterrupt
+
+    config = TINY_CONFIG.replace("epochs: 2", "epochs: 3")
+    with pytest.raises(KeyboardInterrupt):
+        make_pipeline(config).fit(0, tmp_path, [ModelCheckpoint(), TensorBoardLogger(tmp_path / "tb"),
+                                                KeepAndInterrupt()])
+    result = make_pipeline(config).fit(0, tmp_path, [TensorBoardLogger(tmp_path / "tb")], resume=tmp_path / "epoch1.pt")
+    logged = read_events(tmp_path / "tb")["train_loss"]  # the interrupted attempt's epoch 2 purged
+    assert logged == [(int(row["epoch"]), row["train_loss"]) for row in result.history]
+
+
+def read_events(log_dir: Path) -> dict[str, list[tuple[int, object]]]:
+    """tag -> [(step, value)] as TensorBoard serves them (its plugin event accumulator, which
+    purges the events a resumed run replaced); scalars as floats, other tensors as arrays."""
+    from tensorboard.backend.event_processing.plugin_event_accumulator import EventAccumulator
+    from tensorboard.util.tensor_util import make_ndarray
+
+    events = EventAccumulator(str(log_dir), size_guidance={"tensors": 0})
+    events.Reload()
+    found = {}
+    for tag in events.Tags()["tensors"]:
+        values = [(e.step, make_ndarray(e.tensor_proto)) for e in events.Tensors(tag)]
+        found[tag] = [(step, float(v) if v.ndim == 0 and v.dtype.kind == "f" else v) for step, v in values]
+    return found
