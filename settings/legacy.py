@@ -41,10 +41,8 @@ class Translation:
 
 def is_legacy(config: Any, experiment: Any) -> bool:
     """Whether the raw files are in the original framework's layout."""
-    if isinstance(config, dict):
-        model = config.get("model")
-        if any(key in config for key in CONFIG_MARKERS) or (isinstance(model, dict) and model.get("type") == "Network"):
-            return True
+    if isinstance(config, dict) and (any(key in config for key in CONFIG_MARKERS) or is_network(config.get("model"))):
+        return True
     return isinstance(experiment, dict) and any(key in experiment for key in EXPERIMENT_MARKERS)
 
 
@@ -63,15 +61,17 @@ def translate(experiment: dict, config: dict, env: dict, trials: Any) -> Transla
 
 def translate_experiment(experiment: dict, config: dict) -> dict:
     """``db_path`` (a SQLite file) becomes ``db: sqlite:///<path>``; the MLflow mirror is on where
-    config.yaml lists an MLflowCallback, off where it does not (unless experiment.yaml sets ``mlflow``)."""
+    config.yaml's ``pipeline`` lists an MLflowCallback, off where it does not (unless experiment.yaml
+    sets ``mlflow``)."""
     out = {k: copy.deepcopy(v) for k, v in experiment.items() if k != "db_path"}
     path = experiment.get("db_path")
     if isinstance(path, str) and path and "db" not in experiment:
         out["db"] = f"sqlite:///{Path(path)}"
     pipeline = config.get("pipeline")
-    callbacks = pipeline.get("callbacks") if isinstance(pipeline, dict) else None
-    names = [c if isinstance(c, str) else c.get("type") for c in callbacks or [] if isinstance(c, (str, dict))]
-    out.setdefault("mlflow", {"enabled": "MLflowCallback" in names})
+    if isinstance(pipeline, dict):
+        callbacks = pipeline.get("callbacks")
+        names = [c if isinstance(c, str) else c.get("type") for c in callbacks or [] if isinstance(c, (str, dict))]
+        out.setdefault("mlflow", {"enabled": "MLflowCallback" in names})
     return out
 
 
@@ -115,8 +115,8 @@ _MISSING = object()
 
 
 def translate_config(config: dict, issues: list[ConfigIssue], where: str) -> dict:
-    """config.yaml: ``model``, ``dataset``, ``lr_scheduler`` and ``pipeline`` in native keys;
-    ``loss`` and ``learning_rule`` default to the original's BinaryLoss and SingleSpikeLR."""
+    """config.yaml: ``model``, ``dataset``, ``lr_scheduler`` and ``pipeline`` in native keys; under
+    an original ``Network``, ``loss`` and ``learning_rule`` default to BinaryLoss and SingleSpikeLR."""
     def issue(path: str, message: str) -> None:
         issues.append(ConfigIssue(path, message, where))
 
@@ -139,8 +139,9 @@ def translate_config(config: dict, issues: list[ConfigIssue], where: str) -> dic
         issue("dataset", f"must be a mapping with a type, got {format_value(dataset)}")
     if "model" in config:
         out["model"] = translate_model(config["model"], dataset if isinstance(dataset, dict) else {}, issue)
-    out.setdefault("loss", DEFAULT_LOSS)
-    out.setdefault("learning_rule", DEFAULT_RULE)
+    if is_network(config.get("model")):  # the original's DEN-kernel network
+        out.setdefault("loss", DEFAULT_LOSS)
+        out.setdefault("learning_rule", DEFAULT_RULE)
     scheduler = config.get("lr_scheduler")
     if isinstance(scheduler, dict):
         args = scheduler.get("args") or {}
@@ -171,7 +172,7 @@ def translate_model(model: Any, dataset: dict, issue) -> Any:
     """``{type: Network, layers: [{name, input_size, output_size, kernel}]}``: one Dense layer
     each (``output_size`` -> ``out_features``; ``name``, ``input_size`` and ``kernel.n`` are sizes
     the platform infers, checked here), read out by the maximal membrane voltage."""
-    if not isinstance(model, dict) or "layers" not in model:
+    if not is_network(model):
         return copy.deepcopy(model)  # a native model
     if model.get("type", "Network") != "Network":
         issue("model.type", f"is not a network type of the original framework: got {format_value(model['type'])}; "
@@ -208,6 +209,14 @@ def translate_model(model: Any, dataset: dict, issue) -> Any:
     translated["layers"] = native
     translated.setdefault("readout", DEFAULT_READOUT)
     return translated
+
+
+def is_network(model: Any) -> bool:
+    """An original ``Network``: layers with the original's ``input_size``/``output_size`` (a native
+    ``Network``'s layers have ``out_features``)."""
+    layers = model.get("layers") if isinstance(model, dict) else None
+    return isinstance(layers, list) and any(isinstance(layer, dict) and ("output_size" in layer or "input_size" in layer)
+                                            for layer in layers)
 
 
 def translate_pipeline(pipeline: dict, out: dict, issue) -> None:

@@ -159,6 +159,15 @@ def test_trial_settings_in_the_original_keys_become_native_settings():
                                  {"name": "same"}]
     assert translated.experiment["mlflow"] == {"enabled": True}  # the MLflowCallback
     assert is_legacy(config, {}) and is_legacy({}, {"db_path": "x.db"}) and not is_legacy({"data": {}}, {})
+    native_network = {"model": {"type": "Network", "layers": [{"type": "Dense", "out_features": 3}]}}
+    assert not is_legacy(native_network, {})  # the native model is a Network too
+
+
+def test_a_folder_with_only_db_path_keeps_its_native_config():
+    config = {"data": {"type": "Digits"}, "model": {"layers": [{"type": "Dense", "out_features": 3}]},
+              "loss": "CrossEntropyLoss", "optimizer": "Adam"}
+    translated = translate({"name": "x", "db_path": "db/x.db"}, config, {}, None)
+    assert translated.config == config and translated.experiment == {"name": "x", "db": "sqlite:///db/x.db"}
 
 
 def test_translation_problems_are_reported_at_once_with_their_path():
