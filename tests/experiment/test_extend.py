@@ -158,3 +158,20 @@ def test_a_database_of_the_first_schema_upgrades_to_extended_epochs(tmp_path):
     assert current_revision(url) == "0002"
     with sqlite3.connect(tmp_path / "old.db") as con:
         assert "extended_epochs" in {row[1] for row in con.execute("PRAGMA table_info(run)")}
+
+
+def test_a_recorded_extension_that_did_not_finish_is_completed_by_a_plain_run(tmp_path, capsys):
+    """The extension is recorded on the run (a ``run --extend`` stopped before its runs ended):
+    the next plain ``run`` trains the runs to the recorded epochs, from their checkpoint."""
+    folder, db = make(tmp_path, "short")
+    assert main.main(["run", str(folder), "--no-progress"]) == 0
+    store = SQLStore(db)
+    (run,) = store.runs(store.get_experiment("short").id)
+    store.extend_runs([run.id], 5)
+    assert store.run(run.id).status == RunStatus.PENDING
+    store.close()
+    capsys.readouterr()
+    assert main.main(["run", str(folder), "--no-progress"]) == 0
+    assert "1 to run" in capsys.readouterr().out
+    assert max(epoch for _, epoch in metric_rows(db)) == 5
+    assert "resuming from last.pt, extended to 5 epochs" in (Path(run.output_dir) / "log.txt").read_text()
