@@ -18,7 +18,7 @@ from pipeline.state import FitState
 
 class TensorBoardLogger(Callback):
     """Writes every epoch's metrics (the learning rate ``lr`` among them) as scalars at step =
-    epoch, in double precision, so they read back as the database holds them; histograms of
+    epoch (TensorBoard's float32 scalars: its default data loader shows no float64 ones); histograms of
     every parameter (weights, and learned neuron parameters such as ``tau_m``, ``omega``,
     ``v_th``) at epoch 0, every ``histogram_every`` epochs and at the last epoch; the resolved
     config as text.
@@ -55,7 +55,7 @@ class TensorBoardLogger(Callback):
     def on_epoch_end(self, state: FitState, epoch: int, metrics: dict[str, float]) -> None:
         for key, value in metrics.items():
             if key != "epoch" and isinstance(value, numbers.Real) and not isinstance(value, bool):
-                self.writer.add_scalar(key, float(value), epoch, new_style=True, double_precision=True)
+                self.writer.add_scalar(key, float(value), epoch)
         if epoch % self.histogram_every == 0:
             self.histograms(state.model, epoch)
         self.writer.flush()

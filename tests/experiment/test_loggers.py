@@ -43,6 +43,13 @@ def same(a: float, b: float) -> bool:
     return a == b or (math.isnan(a) and math.isnan(b))
 
 
+def as_float32(value: float) -> float:
+    """``value`` as TensorBoard stores a scalar (float32)."""
+    import numpy as np
+
+    return float(np.float32(value))
+
+
 def test_tensorboard_events_hold_every_metric_of_every_epoch(tmp_path, capsys):
     folder, db, root = make(tmp_path, "{tensorboard: {histogram_every: 1}}")
     assert main.main(["run", str(folder), "--no-progress"]) == 0
@@ -55,7 +62,7 @@ def test_tensorboard_events_hold_every_metric_of_every_epoch(tmp_path, capsys):
         for key, by_epoch in metrics.items():
             logged = dict(events[key])
             assert logged.keys() == by_epoch.keys() == {0, 1, 2}, key
-            assert all(same(logged[epoch], value) for epoch, value in by_epoch.items()), key
+            assert all(same(logged[epoch], as_float32(value)) for epoch, value in by_epoch.items()), key
         assert [step for step, _ in events["parameters/layers.0.weight"]] == [0, 1, 2]  # histograms
         assert "config/text_summary" in events  # the resolved config, as text
     store = SQLStore(db, readonly=True)
@@ -136,7 +143,8 @@ def test_wandb_offline_run_holds_the_metrics(tmp_path, monkeypatch):
             history[int(row["epoch"])] = row
         elif kind == "run":
             runs.append(record.run)
-    assert [(r.project, r.run_group, r.job_type, r.display_name) for r in runs[:1]] == [("p", "tiny", "a", "a/repeat_0")]
+    first = runs[0]
+    assert (first.project, first.run_group, first.job_type, first.display_name) == ("p", "tiny", "a", "a/repeat_0")
     assert history.keys() == {0, 1, 2}
     for key, by_epoch in metrics.items():
         assert all(same(float(history[epoch][key]), value) for epoch, value in by_epoch.items()), key
@@ -191,7 +199,7 @@ def test_a_resumed_fit_shows_every_epoch_once_in_tensorboard(tmp_path):
                                                 KeepAndInterrupt()])
     result = make_pipeline(config).fit(0, tmp_path, [TensorBoardLogger(tmp_path / "tb")], resume=tmp_path / "epoch1.pt")
     logged = read_events(tmp_path / "tb")["train_loss"]  # the interrupted attempt's epoch 2 purged
-    assert logged == [(int(row["epoch"]), row["train_loss"]) for row in result.history]
+    assert logged == [(int(row["epoch"]), as_float32(row["train_loss"])) for row in result.history]
 
 
 def read_events(log_dir: Path) -> dict[str, list[tuple[int, object]]]:
