@@ -307,6 +307,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv:
         argv = ["run", DEFAULT_EXPERIMENT]
+    if argv[0] == "--config-dir" and len(argv) > 1:  # the original framework's newer layout: run DIR
+        argv = ["run", argv[1], *argv[2:]]
     args = build_parser().parse_args(argv)
     if args.command is None:
         build_parser().print_help()

@@ -30,7 +30,7 @@ from experiment.store import ExperimentRecord, NewRun, RunRecord, RunStatus, SQL
 from experiment.store.engine import absolute_url
 from experiment.worker import MLflowTarget, RunOutcome, RunTask
 from settings.errors import ConfigError, ConfigIssue
-from settings.experiment_files import FILE_NAMES, TrialSettings
+from settings.experiment_files import BASE_CONFIG, FILE_NAMES, TrialSettings
 from settings.loggers import LoggerSettings
 from settings.metrics import TEST_ACC, TRAIN_ACC, VAL_ACC
 from settings.names import experiment_folder_name
@@ -76,7 +76,7 @@ def copy_config_files(source: Path, target: Path, overrides: tuple[Override, ...
     if source.resolve() == target.resolve():
         return
     target.mkdir(parents=True, exist_ok=True)
-    for name in FILE_NAMES:
+    for name in (*FILE_NAMES, BASE_CONFIG):
         if (source / name).is_file():
             shutil.copyfile(source / name, target / name)
     if overrides:

@@ -21,6 +21,7 @@ from settings.yaml_io import load_yaml
 from tools.locations import DEFAULT_BASE_DIR, database_url
 
 FILE_NAMES = ("experiment.yaml", "config.yaml", "env.yaml", "trials.yaml")
+BASE_CONFIG = "base.yaml"  # config.yaml's name in the original framework's newer layout (settings.legacy)
 
 # a root seed: numpy's SeedSequence takes any integer >= 0, the database stores it as a signed 64-bit integer
 Seed = Annotated[int, Ge(0), Lt(2**63)]
@@ -128,7 +129,7 @@ def find_config_folder(folder: str | Path) -> Path:
     if not folder.is_dir():
         raise ConfigError(ConfigIssue("", f"is not a folder: {folder}", str(folder)))
     for candidate in (folder, folder / "config"):
-        if (candidate / "config.yaml").is_file():
+        if (candidate / "config.yaml").is_file() or (candidate / BASE_CONFIG).is_file():
             return candidate
     raise ConfigError(ConfigIssue("", f"no config.yaml found (looked in {folder} and {folder / 'config'})",
                                   str(folder)))
@@ -142,6 +143,8 @@ def read_experiment_files(folder: str | Path, experiment_overrides: dict[str, An
     issues: list[ConfigIssue] = []
     for name in FILE_NAMES:
         path = source / name
+        if name == "config.yaml" and not path.is_file():
+            path = source / BASE_CONFIG
         try:
             raw[name] = load_yaml(path) if path.is_file() else None
         except ConfigError as exc:

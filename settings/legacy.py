@@ -121,9 +121,7 @@ def translate_config(config: dict, issues: list[ConfigIssue], where: str) -> dic
         issues.append(ConfigIssue(path, message, where))
 
     out: dict[str, Any] = {}
-    for key, value in config.items():
-        if key not in ("model", "dataset", "lr_scheduler", "pipeline"):
-            out[key] = copy.deepcopy(value)  # native keys (optimizer, loss, ...) as they are
+    native = {k: v for k, v in config.items() if k not in ORIGINAL_KEYS}  # optimizer, loss, ... as they are
     dataset = config.get("dataset")
     if isinstance(dataset, dict):
         data = {k: copy.deepcopy(v) for k, v in dataset.items() if k not in ("len", "encoder")}
@@ -139,9 +137,6 @@ def translate_config(config: dict, issues: list[ConfigIssue], where: str) -> dic
         issue("dataset", f"must be a mapping with a type, got {format_value(dataset)}")
     if "model" in config:
         out["model"] = translate_model(config["model"], dataset if isinstance(dataset, dict) else {}, issue)
-    if is_network(config.get("model")):  # the original's DEN-kernel network
-        out.setdefault("loss", DEFAULT_LOSS)
-        out.setdefault("learning_rule", DEFAULT_RULE)
     scheduler = config.get("lr_scheduler")
     if isinstance(scheduler, dict):
         args = scheduler.get("args") or {}
@@ -159,10 +154,18 @@ def translate_config(config: dict, issues: list[ConfigIssue], where: str) -> dic
         translate_pipeline(pipeline, out, issue)
     elif pipeline is not None:
         issue("pipeline", f"must be a mapping, got {format_value(pipeline)}")
+    # native keys win over what the original's keys translate to: a trial's or --set's native paths
+    # (``epochs``, ``data.size``) that a saved copy of the folder holds in trials.yaml
+    out = deep_merge(out, native)
+    if is_network(config.get("model")):  # the original's DEN-kernel network
+        out.setdefault("loss", DEFAULT_LOSS)
+        out.setdefault("learning_rule", DEFAULT_RULE)
     first = [key for key in NATIVE_ORDER if key in out]
     return {key: out[key] for key in first + [k for k in out if k not in first]}
 
 
+#: config.yaml's keys that only the original framework has
+ORIGINAL_KEYS = ("model", "dataset", "lr_scheduler", "pipeline")
 #: the order config.yaml's keys are written in (README's example)
 NATIVE_ORDER = ("data", "encoder", "model", "loss", "learning_rule", "optimizer", "scheduler", "epochs",
                 "batch_size", "callbacks")

@@ -193,3 +193,15 @@ def test_early_stopping_min_delta_percent_is_relative_in_percent():
     growing = EarlyStopping(monitor="val_acc", mode="max", min_delta_percent=1.0)
     growing.best = 0.5
     assert not growing.improved(0.504) and growing.improved(0.506)
+
+
+def test_the_newer_layout_base_yaml_runs_with_config_dir(tmp_path, monkeypatch, capsys):
+    files = {("base.yaml" if name == "config.yaml" else name): text for name, text in FILES.items()}
+    write_files(tmp_path / "cfg", files)
+    monkeypatch.chdir(tmp_path)
+    assert main.main(["--config-dir", "cfg", "--no-progress", "--no-mlflow", "--set", "epochs=1"]) == 0
+    assert "done trial_1/repeat_0" in capsys.readouterr().out
+    saved = tmp_path / "outputs" / "experiment_name" / "config"
+    assert (saved / "base.yaml").is_file() and not (saved / "config.yaml").exists()
+    assert main.main(["run", "outputs/experiment_name", "--no-progress", "--no-mlflow"]) == 0  # the saved copy
+    assert "skipping 1 completed run(s)" in capsys.readouterr().out
