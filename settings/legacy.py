@@ -95,6 +95,9 @@ def translate_trial(config: dict, native_config: dict, trial: Any, index: int, i
     return {**out, "settings": settings} if settings else out
 
 
+_MISSING = object()
+
+
 def changes(base: dict, new: dict) -> dict:
     """What ``new`` sets differently from ``base``, such that merging it onto ``base`` gives ``new``
     (every key of ``base`` is in ``new``): changed dicts recursively, a component of another
@@ -110,8 +113,6 @@ def changes(base: dict, new: dict) -> dict:
             out[key] = copy.deepcopy(value)
     return out
 
-
-_MISSING = object()
 
 
 def translate_config(config: dict, issues: list[ConfigIssue], where: str) -> dict:
