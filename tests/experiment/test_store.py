@@ -210,6 +210,20 @@ def test_process_is_dead_knows_live_dead_reused_and_remote_pids() -> None:
     assert process_is_dead(here, os.getpid(), now - timedelta(days=365)) is True
 
 
+def test_extend_runs_records_the_epochs_and_reopens_completed_runs(store: SQLStore, experiment, trial) -> None:
+    done, pending = store.ensure_runs(experiment.id, new_runs(trial, 2))
+    attempt = store.claim_run(done.id, "host", 1)
+    store.finish_run(done.id, attempt.id, RunStatus.COMPLETED, summary={"epochs": 3.0})
+    assert store.run(done.id).extended_epochs is None
+    store.extend_runs([done.id, pending.id], 6)
+    extended, still = store.run(done.id), store.run(pending.id)
+    assert (extended.status, extended.extended_epochs) == (RunStatus.PENDING, 6)
+    assert (still.status, still.extended_epochs) == (RunStatus.PENDING, 6)
+    assert store.claim_run(done.id, "host", 2).number == 2  # claimable again: a second attempt
+    assert dict((k, v) for r, k, v in store.summaries(experiment.id) if r == done.id) == {"epochs": 3.0}
+    store.extend_runs([], 9)  # nothing to do
+
+
 # -- metrics, summaries, artifacts --------------------------------------------------------------
 def test_log_metrics_replaces_keeps_nan_inf_and_deletes(store: SQLStore, experiment, trial) -> None:
     run, other = store.ensure_runs(experiment.id, new_runs(trial, 2))
@@ -283,3 +297,4 @@ def test_readonly_store_reads_but_cannot_write(url: str, store: SQLStore, experi
         with pytest.raises(Exception, match="readonly|read-only"), reader._engine.begin() as conn:
             conn.exec_driver_sql("DELETE FROM metric")
     assert len(store.metrics(experiment.id)) == 1
+
