@@ -247,9 +247,12 @@ def _execute_claimed(task: RunTask, store: SQLStore, extra_callbacks: list | tup
         from experiment.mlflow_mirror import MLflowCallback
         from settings.paths import flatten
 
+        tags = {"spikelab.run_id": str(task.run_id)}
+        if extension is not None:
+            tags["spikelab.extended_epochs"] = str(extension)  # the params keep the trial's epochs
         callbacks.append(MLflowCallback(task.mlflow.tracking_uri, task.mlflow.experiment_name,
                                         task.mlflow.parent_run_id, task.mlflow.run_name,
-                                        flatten(task.config), tags={"spikelab.run_id": str(task.run_id)}))
+                                        flatten(task.config), tags=tags))
     if task.loggers.any:
         from experiment.loggers import run_loggers
 
