@@ -40,7 +40,7 @@ def test_unknown_type(capsys, folder):
     (folder / "config.yaml").write_text(text)
     assert_rejected(capsys, folder, expect=[
         "model.layers[0].kernel.type is not a known kernel: got 'LIFKernal' (did you mean 'LIFKernel'?); "
-        "valid: DENKernel, LIFKernel, LIKernel"])
+        "valid: ALIFKernel, BHRFKernel, BRFKernel, DENKernel, LIFKernel, LIKernel"])
 
 
 def test_misspelled_key(capsys, folder):

@@ -30,7 +30,7 @@ def test_shorthand_name_is_a_spec():
 def test_unknown_type_suggests_and_lists_valid_names():
     (line,) = issues({"type": "LIFKernal"}, KERNELS)
     assert line.startswith("kernel.type is not a known kernel: got 'LIFKernal' (did you mean 'LIFKernel'?)")
-    assert "valid: DENKernel, LIFKernel, LIKernel" in line
+    assert "valid: ALIFKernel, BHRFKernel, BRFKernel, DENKernel, LIFKernel, LIKernel" in line
 
 
 def test_misspelled_key():
@@ -68,7 +68,8 @@ def test_missing_required_key_names_what_is_allowed():
                   "model": {"layers": [{"type": "Dense", "out_features": 4}], "readout": "SpikeCount"}}, PIPELINES)
     (line,) = [str(i) for i in info.value.issues]
     assert line == ("model.layers[0].kernel is missing: Dense requires it "
-                    "(a kernel spec, one of: DENKernel, LIFKernel, LIKernel, LeakyKernel, SequentialDENKernel)")
+                    "(a kernel spec, one of: ALIFKernel, BHRFKernel, BRFKernel, DENKernel, LIFKernel, LIKernel, LeakyKernel, RFKernel, "
+                    "SequentialDENKernel)")
 
 
 def test_zero_size_is_rejected():
