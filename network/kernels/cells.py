@@ -47,7 +47,22 @@ class Cell:
 def _loops(name: str) -> tuple[Callable, Callable]:
     from network.kernels import cell_loops
 
-    return getattr(cell_loops, f"{name}_forward"), getattr(cell_loops, f"{name}_backward")
+    return _interruptible(getattr(cell_loops, f"{name}_forward")), _interruptible(getattr(cell_loops, f"{name}_backward"))
+
+
+def _interruptible(loop: Callable) -> Callable:
+    """A compiled loop that re-raises a Ctrl-C or SIGTERM received while it ran: the signal
+    handler's exception is set during the compiled call, and Python reports it as a SystemError
+    ("returned a result with an exception set") caused by the KeyboardInterrupt; the run must
+    end INTERRUPTED, not FAILED."""
+    def run(*args):
+        try:
+            return loop(*args)
+        except SystemError as exc:
+            if isinstance(exc.__cause__, KeyboardInterrupt):
+                raise exc.__cause__ from None
+            raise
+    return run
 
 
 class _FusedCell(torch.autograd.Function):

@@ -207,3 +207,27 @@ def test_brf_at_the_divergence_boundary_keeps_its_amplitude_and_rf_grows() -> No
         trace = cell.trace(torch.zeros(200, 1, 3, dtype=torch.float64), state)
         modulus = torch.sqrt(trace.state.x ** 2 + trace.state.y ** 2)[0]
         torch.testing.assert_close(modulus, 0.5 * growth ** 200, rtol=1e-9, atol=0)
+
+
+def test_a_signal_during_a_compiled_loop_is_an_interrupt_not_a_failure() -> None:
+    """SIGTERM (tools.signals.Terminated, a KeyboardInterrupt) handled while numba ran a loop
+    reaches Python as ``SystemError: ... returned a result with an exception set`` caused by the
+    interrupt (seen on a PS-MNIST run that was then marked FAILED); the cells re-raise the
+    interrupt itself, so the run is marked INTERRUPTED and resumes. Other errors pass unchanged."""
+    from network.kernels.cells import _interruptible
+    from tools.signals import Terminated
+
+    def interrupted_loop():
+        try:
+            raise Terminated("received signal SIGTERM")
+        except Terminated as exc:
+            raise SystemError("CPUDispatcher(<function brf_backward>) returned a result with an exception set") from exc
+
+    def broken_loop():
+        raise SystemError("something else")
+
+    with pytest.raises(Terminated):
+        _interruptible(interrupted_loop)()
+    with pytest.raises(SystemError, match="something else"):
+        _interruptible(broken_loop)()
+    assert _interruptible(lambda a, b: a + b)(2, 3) == 5
