@@ -15,7 +15,8 @@ from tools.version import SPIKELAB_VERSION
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 #: Distributions whose versions are recorded (missing ones are left out).
-PACKAGES = ("torch", "numpy", "scipy", "pandas", "sqlalchemy", "alembic", "mlflow", "pyyaml", "matplotlib", "psutil")
+PACKAGES = ("torch", "numpy", "scipy", "pandas", "sqlalchemy", "alembic", "mlflow", "pyyaml", "matplotlib", "psutil",
+            "numba", "h5py", "mlxtend", "nir", "tensorboard")  # the last: fused cells, data sets, interop, loggers
 
 
 def _git(*args: str, root: Path) -> str | None:
