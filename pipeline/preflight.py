@@ -117,7 +117,9 @@ def memory_estimate(params: dict, sizes: RunSizes) -> dict[str, int]:
     - ``activations``: one ``[L, B, N]`` tensor per layer (its output, kept for the backward
       pass and in the traces), for a training or an evaluation batch, whichever is larger; the
       encoded input batch is left out (event-based encodings are not ``[L, B, F']``);
-    - ``data``: the features ``[P, F]`` (float32) and at least one value per encoded input.
+    - ``data``: the features ``[P, F]`` (float32) and at least one value per encoded input; a
+      sequence data set's ``[P, T, F]`` at least one byte per value on the host and on the device
+      (SHD keeps its spike counts as uint8).
     """
     width = 8 if params.get("dtype") == "float64" else 4
     fans, size = [], sizes.inputs
@@ -129,7 +131,8 @@ def memory_estimate(params: dict, sizes: RunSizes) -> dict[str, int]:
     batch = max(params["batch_size"], params.get("eval_batch_size") or 4 * params["batch_size"])
     return {"parameters": 2 * weights * width,
             "activations": sizes.steps * min(batch, sizes.shape.samples) * sum(sizes.layers) * width,
-            "data": sizes.shape.samples * (sizes.shape.features * 4 + sizes.inputs * width)}
+            "data": sizes.shape.samples * (2 * sizes.shape.steps * sizes.shape.features if sizes.shape.steps
+                                           else sizes.shape.features * 4 + sizes.inputs * width)}
 
 
 def available_memory(device: str) -> int:
