@@ -91,3 +91,12 @@ def wait_for_epoch(db_file: Path, epoch: int, timeout_s: float = 120.0) -> None:
                     return
         except sqlite3.OperationalError:
             pass
+
+
+def sigint_as_in_a_terminal() -> None:
+    """``preexec_fn`` for a child that a test interrupts with SIGINT: a shell starts background
+    jobs with SIGINT ignored, and a child inherits that, so a test suite run from such a job
+    (``nohup ... &``, some CI runners) would send Ctrl-C to a process that ignores it."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from testkit import TINY_CONFIG, write_experiment
+from testkit import TINY_CONFIG, sigint_as_in_a_terminal, write_experiment
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,7 +24,7 @@ def test_ctrl_c_on_two_workers_leaves_no_run_running(tmp_path: Path):
     cmd = [sys.executable, str(ROOT / "main.py"), "run", str(folder), "--n-jobs", "2", "--no-progress", "--no-mlflow"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=sigint_as_in_a_terminal)
     path = tmp_path / "out" / "spikelab.db"
     deadline = time.time() + 240
     while time.time() < deadline:  # both runs past epoch 2

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from testkit import TINY_CONFIG, wait_for_epoch, write_experiment
+from testkit import TINY_CONFIG, sigint_as_in_a_terminal, wait_for_epoch, write_experiment
 
 import main
 from experiment.store import RunStatus, SQLStore
@@ -91,7 +91,8 @@ def test_sigint_interrupts_and_the_next_run_resumes_without_duplicates(tmp_path)
     folder, db = make(tmp_path, trials="- name: long\n", config=config, repeat=1)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     cmd = [sys.executable, str(ROOT / "main.py"), "run", str(folder), "--no-progress"]
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=sigint_as_in_a_terminal)
     path = tmp_path / "out" / "spikelab.db"
     wait_for_epoch(path, 3)
     proc.send_signal(signal.SIGINT)

@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from testkit import TINY_CONFIG, wait_for_epoch, write_experiment
+from testkit import TINY_CONFIG, sigint_as_in_a_terminal, wait_for_epoch, write_experiment
 
 import main
 from experiment.reporting import cli_command
@@ -73,7 +73,8 @@ def test_ctrl_c_prints_the_command_that_resumes(tmp_path):
                      experiment="name: tiny\nbase_dir: out\nrepeat: 1\nmlflow: {enabled: false}\n")
     db = f"sqlite:///{tmp_path / 'own.db'}"
     cmd = [sys.executable, MAIN, "run", "exp", "--set", "optimizer.lr=0.02", "--db", db, "--fresh", "--no-progress"]
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=sigint_as_in_a_terminal)
     wait_for_epoch(tmp_path / "own.db", 1)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
