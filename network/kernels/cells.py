@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib.util
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Callable
 
 import torch
@@ -24,9 +25,14 @@ from torch import Tensor
 from network.surrogates import Surrogate
 
 
+@lru_cache(maxsize=1)
+def _numba_installed() -> bool:
+    return importlib.util.find_spec("numba") is not None
+
+
 def fused_available(*tensors: Tensor) -> bool:
     """The compiled loops apply: numba is installed and every tensor is a float32/float64 CPU tensor."""
-    return (importlib.util.find_spec("numba") is not None
+    return (_numba_installed()
             and all(t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64) for t in tensors))
 
 
@@ -44,6 +50,7 @@ class Cell:
     membrane: str  # the membrane trace: "first"/"second" state variable after the step, or "pre" (ALIF's pre-reset)
 
 
+@lru_cache(maxsize=None)
 def _loops(name: str) -> tuple[Callable, Callable]:
     from network.kernels import cell_loops
 
