@@ -6,7 +6,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from network.events import SpikeTimes
+from network.events import Activity, SpikeTimes
 from network.init import Initializer
 from network.kernels.base import Kernel
 from network.kernels.filters import causal_correlate
@@ -15,11 +15,12 @@ from settings.registries import INITIALIZERS, LAYERS
 
 
 class LayerTrace(NamedTuple):
-    input: Tensor | SpikeTimes  # what the layer received
-    out: Tensor  # [T, B, N] spikes or membrane
-    membrane: Tensor  # [T, B, N]
+    input: Activity  # what the layer received
+    out: Activity  # [T, B, N] spikes or membrane, or events (first-spike layers: ContinuousSpikes)
+    membrane: Tensor | None  # [T, B, N]; None for layers that compute spike times in closed form
     state: Any
     spiking: bool  # whether ``out`` holds spikes
+    penalty: dict[str, Tensor] | None = None  # named terms for regularisers (LossInput.penalties)
 
 
 @LAYERS.set_base

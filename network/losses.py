@@ -27,7 +27,10 @@ class LossInput:
     readout's score at every step (a readout with a trace over time; else None); ``targets``
     ``[B]`` class indices, or ``[B, T]`` one class per step; ``mask`` ``[B, T]`` (bool): the steps
     that count (None: all); ``spikes``: every spiking layer's spikes ``[T, B, N]``; ``epoch``: the
-    epoch being trained (0 while evaluating the untrained model).
+    epoch being trained (0 while evaluating the untrained model); ``times`` ``[B, C]``: the output
+    spike times of a first-spike readout (``inf``: no spike; else None); ``penalties``: named
+    differentiable terms the model's layers report (a delay layer's squared delays), which
+    regularisers read.
     """
 
     scores: Tensor
@@ -36,6 +39,8 @@ class LossInput:
     step_scores: Tensor | None = None
     spikes: tuple[Tensor, ...] = ()
     epoch: int = 0
+    times: Tensor | None = None
+    penalties: dict[str, Tensor] | None = None
 
 
 def as_input(batch: LossInput | Tensor, targets: Tensor | None = None) -> LossInput:

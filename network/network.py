@@ -6,7 +6,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from network.events import SpikeTimes
+from network.events import Activity, spike_count
 from network.layers import Layer, LayerTrace
 from network.readouts import Readout, ReadoutOutput
 from settings import Factory
@@ -19,9 +19,17 @@ class NetworkOutput(NamedTuple):
     traces: list[LayerTrace]  # one per layer
     readout: ReadoutOutput
 
+    def penalties(self) -> dict[str, Tensor]:
+        """The named penalty terms the layers report (``LayerTrace.penalty``), summed by name."""
+        terms: dict[str, Tensor] = {}
+        for trace in self.traces:
+            for name, value in (trace.penalty or {}).items():
+                terms[name] = terms[name] + value if name in terms else value
+        return terms
+
     def spikes_per_sample(self) -> float:
         """Mean number of spikes per sample over all spiking layers."""
-        total = sum(float(t.out.sum()) for t in self.traces if t.spiking)
+        total = sum(spike_count(t.out) for t in self.traces if t.spiking)
         return total / self.scores.shape[0]
 
 
@@ -60,8 +68,8 @@ class Network(Model):
     def out_features(self) -> int:
         return self.readout.out_features
 
-    def forward(self, x: Tensor | SpikeTimes) -> NetworkOutput:
-        """``x``: ``[T, B, input_size]`` or SpikeTimes; returns scores ``[B, C]`` and every layer's trace."""
+    def forward(self, x: Activity) -> NetworkOutput:
+        """``x``: ``[T, B, input_size]`` or events (network.events); returns scores ``[B, C]`` and every layer's trace."""
         traces = []
         for layer in self.layers:
             trace = layer(x)

@@ -20,6 +20,7 @@ class ReadoutOutput(NamedTuple):
     scores: Tensor  # [B, C]
     time_index: Tensor | None  # [B, C] time step a score was taken at (max readouts)
     trace: Tensor | None  # [T, B, C] the readout's own membrane, if it has one
+    times: Tensor | None = None  # [B, C] output spike times (first-spike readouts; inf: none)
 
 
 @READOUTS.set_base

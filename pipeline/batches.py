@@ -7,16 +7,16 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from network.events import SpikeTimes
+from network.events import Activity, select
 from network.losses import LossInput
 from network.network import NetworkOutput
 
-Inputs = Tensor | SpikeTimes
+Inputs = Activity
 
 
 @dataclass
 class EncodedSplit:
-    """A split's encoded inputs (``[T, P, F]`` or SpikeTimes), targets (``[P]``, or ``[P, T]`` one
+    """A split's encoded inputs (``[T, P, F]`` or events), targets (``[P]``, or ``[P, T]`` one
     class per step) and the mask of steps that count (``[P, T]`` bool, or None: all). ``dtype``:
     the type a batch of compactly stored inputs (uint8 spike counts) is cast to; None: as stored."""
 
@@ -29,12 +29,9 @@ class EncodedSplit:
         return len(self.targets)
 
     def batch(self, index: Tensor) -> tuple[Inputs, Tensor, Tensor | None]:
-        if isinstance(self.inputs, SpikeTimes):
-            x: Inputs = self.inputs[index]
-        else:
-            x = self.inputs[:, index]
-            if self.dtype is not None:
-                x = x.to(self.dtype)
+        x = select(self.inputs, index)
+        if self.dtype is not None:
+            x = x.to(self.dtype)
         return x, self.targets[index], None if self.mask is None else self.mask[index]
 
 
@@ -52,8 +49,9 @@ def loss_input(output: NetworkOutput, targets: Tensor, mask: Tensor | None, epoc
                scores: Tensor | None = None) -> LossInput:
     """The record a loss sees for ``output``; ``scores`` replaces the readout's (a graph leaf for
     local learning rules)."""
-    spikes = tuple(trace.out for trace in output.traces if trace.spiking)
-    return LossInput(output.scores if scores is None else scores, targets, mask, output.readout.trace, spikes, epoch)
+    spikes = tuple(trace.out for trace in output.traces if trace.spiking and isinstance(trace.out, Tensor))
+    return LossInput(output.scores if scores is None else scores, targets, mask, output.readout.trace, spikes, epoch,
+                     output.readout.times, output.penalties())
 
 
 class LabelCounts:

@@ -12,7 +12,7 @@ from torch import Tensor
 
 from data.base import Dataset, DataSplits, Split
 from encoders.base import Encoder
-from network.events import SpikeTimes
+from network.events import n_features, to_device
 from network.losses import Loss, LossInput, combine
 from network.network import Model, NetworkOutput
 from network.optimizers import Scheduler
@@ -141,7 +141,7 @@ class TrainingPipeline:
         encoded = {name: self.encode(split, torch_generator(seed, f"encode-{name}"), splits.input_kind)
                    for name, split in splits.items()}
         sample = encoded["train"].inputs if len(splits.train) else encoded["test"].inputs
-        input_size = sample.size if isinstance(sample, SpikeTimes) else sample.shape[-1]
+        input_size = n_features(sample)
         torch.manual_seed(seed)  # the model's initial weights depend on the seed alone
         model = self.model_factory(input_size=input_size).to(self.device, self.dtype)
         if problem := self.loss.outputs_problem(model.out_features, splits.n_classes):
@@ -161,10 +161,7 @@ class TrainingPipeline:
             inputs = split.x.unsqueeze(0)
         else:
             inputs = self.encoder.encode(split.x, generator)
-        if isinstance(inputs, SpikeTimes) or compact:
-            inputs = inputs.to(self.device)
-        else:
-            inputs = inputs.to(self.device, self.dtype)
+        inputs = to_device(inputs, self.device, None if compact else self.dtype)
         mask = None if split.mask is None else split.mask.to(self.device)
         return EncodedSplit(inputs, split.y.to(self.device), mask, self.dtype if compact else None)
 

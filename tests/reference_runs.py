@@ -2,11 +2,18 @@
 compared by ``tests/pipeline/test_reference_metrics.py``: a change of the contract must not change what the
 tempotron and LIF families compute. One torch thread; a few epochs each.
 
+Each case runs in a child process with the CPU's vector kernels pinned (``ATEN_CPU_CAPABILITY=default``,
+``MKL_CBWR=COMPATIBLE``): float32 training over a few epochs amplifies the last-bit differences between
+instruction sets (AVX2 / AVX-512) into a few spikes, so without the pin the reference would hold on the
+machine that recorded it only.
+
 Regenerate only when a change of results is intended: ``python tests/reference_runs.py``.
 """
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -19,10 +26,20 @@ CASES = {
     "digits_lif": ["epochs=2", "model.layers[0].out_features=32"],
     "digits_tempotron": ["epochs=2"],
 }
+PINNED = {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "COMPATIBLE", "OMP_NUM_THREADS": "1"}
 
 
 def run_case(name: str) -> list[dict[str, float]]:
-    """The history of the first trial of ``configs/<name>`` with the case's overrides, seed SEED."""
+    """The history of the first trial of ``configs/<name>`` with the case's overrides, seed SEED,
+    computed in a child process with pinned CPU kernels."""
+    done = subprocess.run([sys.executable, __file__, "--case", name], capture_output=True, text=True,
+                          env={**os.environ, **PINNED}, cwd=ROOT, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"reference case {name} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _history(name: str) -> list[dict[str, float]]:
     import torch
 
     import pipeline  # noqa: F401  (registers every component)
@@ -37,5 +54,8 @@ def run_case(name: str) -> list[dict[str, float]]:
 
 if __name__ == "__main__":
     sys.path.insert(0, str(ROOT))
-    FILE.write_text(json.dumps({name: run_case(name) for name in CASES}, indent=1, sort_keys=True) + "\n")
-    print(f"wrote {FILE}")
+    if sys.argv[1:2] == ["--case"]:
+        print(json.dumps(_history(sys.argv[2])))
+    else:
+        FILE.write_text(json.dumps({name: run_case(name) for name in CASES}, indent=1, sort_keys=True) + "\n")
+        print(f"wrote {FILE}")
