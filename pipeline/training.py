@@ -205,6 +205,7 @@ class TrainingPipeline:
         state.extra["encode"] = torch_generator(seed, "encode-resample")
         state.extra["callbacks"] = cbs
         state.extra["n_classes"] = splits.n_classes
+        state.extra["encoded"] = encoded  # the encoded splits, for callbacks that run the model (SpikeRecorder)
         state.extra["n_params"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
         if state.run_dir is not None:
             self.save_run_files(state.run_dir, seed)
