@@ -20,7 +20,7 @@ from analysis.frames import load_experiments, load_metrics, load_runs, top_runs,
 from analysis.plots import plot_heatmap, plot_learning_curves, plot_metric_vs_param
 from analysis.report import REPORT_SECTIONS, build_report
 from analysis.resonator_report import plot_convergence_curves, plot_sops
-from analysis.search import non_dominated, pareto_front
+from analysis.pareto import non_dominated, pareto_front, search_fronts
 from analysis.source import DEFAULT_DB, ExperimentNotFound, open_store
 from analysis.stats import aggregate_sweep, alif_trials, ci95_halfwidth, learning_curves, sop_ratio_vs_alif, summarize
 from analysis.tempotron_plots import plot_tempotron_run
@@ -31,5 +31,5 @@ __all__ = [
     "capacity_curve", "ci95_halfwidth", "estimate_alpha_c", "learning_curves", "load_experiments", "load_metrics",
     "load_runs", "load_trained_run", "non_dominated", "open_store", "pareto_front", "plot_capacity_curve",
     "plot_convergence_curves", "plot_heatmap", "plot_learning_curves", "plot_metric_vs_param", "plot_sops",
-    "plot_tempotron_run", "sop_ratio_vs_alif", "summarize", "top_runs", "varying_params",
+    "plot_tempotron_run", "search_fronts", "sop_ratio_vs_alif", "summarize", "top_runs", "varying_params",
 ]

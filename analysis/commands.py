@@ -46,7 +46,7 @@ def cmd_show(name: str, db: str | None, as_json: bool, top: int | None, metric: 
         ascending = lower_is_better(metric)
         best = analysis.top_runs(record, metric=metric, n=top, ascending=ascending, db=store) \
             if top and metrics else None
-        fronts = search_fronts(record, store)
+        fronts = analysis.search_fronts(record, store)
         extended = extended_runs(store, record)
     finally:
         store.close()
@@ -57,8 +57,10 @@ def cmd_show(name: str, db: str | None, as_json: bool, top: int | None, metric: 
         if top:
             document["top"] = best.to_dict(orient="records") if best is not None else []
         if fronts:
-            document["searches"] = {name: {"objectives": objectives, "front": front.to_dict(orient="records")}
-                                    for name, (objectives, front) in fronts.items()}
+            document["searches"] = {name: {"objectives": search.objectives, "params": search.params,
+                                           "points": len(search.points), "pruned": int(search.points["pruned"].sum()),
+                                           "front": search.front.to_dict(orient="records")}
+                                    for name, search in fronts.items()}
         emit_json(document, out)
         return 0
     print(f"{record.name} (version {record.version}): mean ± std over COMPLETED repeats", file=out)
@@ -84,31 +86,10 @@ def cmd_show(name: str, db: str | None, as_json: bool, top: int | None, metric: 
         print(best.to_string(index=False), file=out)
     elif top:
         print(f"\ntop {top} runs: no COMPLETED run to rank", file=out)
-    for name, (objectives, front) in fronts.items():
-        goal = ", ".join(f"{o.get('direction', 'maximize')} {o['metric']}" for o in objectives)
-        title = "best point" if len(objectives) == 1 else f"Pareto front ({len(front)} points)"
-        print(f"\nsearch {name} ({goal}): {title}", file=out)
-        columns = ["trial"] + [c for o in objectives for c in (f"{o['metric']}_mean", f"{o['metric']}_n")]
-        print(front[columns].to_string(index=False) if len(front) else "  no completed point yet", file=out)
+    for name, search in fronts.items():
+        print(f"\nsearch {name}, {analysis.pareto.describe(search)}:", file=out)
+        print(search.front.to_string(index=False) if len(search.front) else "  no completed point yet", file=out)
     return 0
-
-
-def search_fronts(record, store) -> dict:
-    """Search entries of the experiment's trials.yaml -> (objectives, Pareto front or best point)."""
-    from settings.sweep import search_objectives
-
-    fronts = {}
-    for trial in record.files.get("trials", []):
-        search = trial.get("search")
-        if search:
-            objectives = search_objectives(search)
-            try:
-                front = analysis.pareto_front(record, trial["name"], objectives, db=store)
-            except ValueError:  # an objective metric no run has produced yet
-                front = None
-            if front is not None:
-                fronts[trial["name"]] = (objectives, front)
-    return fronts
 
 
 def cmd_export(name: str, path: str, per_run: bool, db: str | None, out: TextIO | None = None,

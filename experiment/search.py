@@ -1,26 +1,41 @@
-"""Model-based search (Optuna TPE) whose every sampled point is a trial of our database.
+"""Model-based search (Optuna TPE or NSGA-II) whose every sampled point is a trial of our database.
 
 Optuna only samples: each point it asks for becomes a trial (``<entry>-<k>``) with its repeats
 as runs, executed by the session's executor like any other run; the objective values it is told
-are summary metrics averaged over the point's COMPLETED repeats. A later ``run`` of the same
-experiment rebuilds the study from the database (every finished point is added back) and only
-asks for the points still missing, so a search resumes like everything else.
+are summary metrics averaged over the point's COMPLETED repeats. One objective or several (a
+multi-objective study: TPE's multi-objective mode or NSGA-II). A later ``run`` of the same
+experiment rebuilds the study from the database (every finished point is added back; NSGA-II's
+generations are renumbered from the completed points in the order they were sampled) and only
+asks for the points still missing, so a search resumes like everything else. The sampler is
+seeded afresh for each point from the search seed and the point's index, so the point asked
+k-th depends on the seed and the points before it, not on whether the search was interrupted.
 
-Pruning (``pruner: median``) reports ``val_acc`` every epoch and stops unpromising points early;
-it needs the run in this process, so it applies with the inline executor and one objective.
+Pruning (``pruner: median``) follows the first objective's per-epoch metric (``best_val_acc``:
+``val_acc`` every epoch). Optuna refuses ``report``/``should_prune`` in a multi-objective study,
+so the pruner lives in a companion single-objective study with one trial per run: a run is
+stopped after an epoch where its value is worse than the median of the earlier runs at that
+epoch (Optuna's MedianPruner). A stopped run is COMPLETED with ``pruned_at_epoch`` in its
+summary; its point is told PRUNED and stays off the Pareto front. Pruning needs the runs in this
+process: the inline executor (another executor is refused before anything runs).
 """
 from __future__ import annotations
 
 import math
 from typing import Any, Callable
 
+import numpy as np
+
 from experiment.executors import Executor, InlineExecutor
+from experiment.store import RunStatus
 from experiment.worker import RunTask
 from pipeline.callbacks.base import Callback
 from pipeline.state import FitState
+from settings.errors import ConfigError, ConfigIssue
 from settings.experiment_files import TrialSettings
-from settings.metrics import VAL_ACC
-from settings.sweep import search_objectives, search_seed
+from settings.sweep import PRUNED_AT_EPOCH, population_size, pruning_monitor, search_objectives, search_seed
+
+#: MedianPruner settings: the first two runs are never pruned, nor is any run at epoch 1
+PRUNER_STARTUP_RUNS, PRUNER_WARMUP_EPOCHS = 2, 1
 
 
 def optuna_distribution(spec: dict) -> Any:
@@ -36,22 +51,130 @@ def optuna_distribution(spec: dict) -> Any:
     return CategoricalDistribution(list(args))
 
 
+def make_sampler(search: dict, seed: int) -> Any:
+    """The Optuna sampler of ``search['method']``: ``tpe`` (one or several objectives) or ``nsga2``."""
+    import optuna
+
+    if search.get("method") == "nsga2":
+        return optuna.samplers.NSGAIISampler(population_size=population_size(search), seed=seed)
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(10, max(2, search["n_trials"] // 3)))
+
+
+def point_seed(base: int, index: int) -> int:
+    """The sampler seed of the ``index``-th point of a search seeded with ``base``."""
+    return int(np.random.SeedSequence([base, index]).generate_state(1)[0])
+
+
+def check_pruning(searches: list[TrialSettings], executor: Executor) -> None:
+    """``pruner: median`` needs every run in this process; refused (before anything runs) otherwise."""
+    for entry in searches:
+        if entry.search.get("pruner", "none") == "median" and not isinstance(executor, InlineExecutor):
+            raise ConfigError(ConfigIssue("search.pruner", f"median stops runs while they train, which needs the "
+                                                           f"inline executor, got {executor.name}; set pruner: none "
+                                                           f"or executor: {{backend: inline}}",
+                                          f"trials.yaml ({entry.name})"))
+
+
 class PruningCallback(Callback):
-    """Reports ``monitor`` to the Optuna trial every epoch; stops the run when it should be pruned."""
+    """Each run it watches is a trial of the single-objective ``study`` (whose pruner decides):
+    reports ``monitor`` every epoch after the first and stops the run when it should be pruned,
+    recording ``pruned_at_epoch`` in the run's summary."""
 
     order = 15
 
-    def __init__(self, trial: Any, monitor: str = VAL_ACC):
-        self.trial, self.monitor, self.pruned = trial, monitor, False
+    def __init__(self, study: Any, monitor: str):
+        self.study, self.monitor = study, monitor
+        self.trial, self.stopped_at, self.pruned = None, None, False
 
-    def on_epoch_end(self, state: FitState, epoch: int, metrics: dict[str, float]) -> None:
+    def _report(self, epoch: int, metrics: dict[str, float]) -> bool:
         value = metrics.get(self.monitor)
         if value is None or math.isnan(value) or epoch == 0:
-            return
-        self.trial.report(value, epoch)
-        if self.trial.should_prune():
-            self.pruned = True
-            state.request_stop(f"pruned by the median pruner at epoch {epoch} ({self.monitor} {value:.4g})")
+            return False
+        self.trial.report(float(value), int(epoch))
+        return True
+
+    def on_fit_start(self, state: FitState) -> None:
+        self.trial, self.stopped_at = self.study.ask(), None
+        for row in state.history:  # a resumed run: the epochs it trained before
+            self._report(int(row["epoch"]), row)
+
+    def on_epoch_end(self, state: FitState, epoch: int, metrics: dict[str, float]) -> None:
+        if self._report(epoch, metrics) and self.trial.should_prune():
+            self.stopped_at, self.pruned = epoch, True
+            state.request_stop(f"pruned by the median pruner at epoch {epoch} ({self.monitor} "
+                               f"{metrics[self.monitor]:.4g})")
+
+    def on_fit_end(self, state: FitState) -> None:
+        import optuna
+
+        last = self._last(state)
+        if self.stopped_at is not None:
+            state.summary[PRUNED_AT_EPOCH] = float(self.stopped_at)
+            self.study.tell(self.trial, state=optuna.trial.TrialState.PRUNED)
+        elif last is not None:
+            self.study.tell(self.trial, last)
+        else:
+            self.study.tell(self.trial, state=optuna.trial.TrialState.FAIL)
+
+    def on_exception(self, state: FitState, exc: BaseException) -> None:
+        import optuna
+
+        if self.trial is not None:
+            self.study.tell(self.trial, state=optuna.trial.TrialState.FAIL)
+
+    def _last(self, state: FitState) -> float | None:
+        values = [row[self.monitor] for row in state.history if not math.isnan(row.get(self.monitor, math.nan))]
+        return float(values[-1]) if values else None
+
+
+def pruning_study(session: Any, group: str, monitor: str, direction: str) -> Any:
+    """The companion study of the median pruner, holding every finished run of the search's
+    points (its ``monitor`` per epoch; PRUNED where the run was stopped)."""
+    import optuna
+
+    study = optuna.create_study(direction=direction, pruner=optuna.pruners.MedianPruner(
+        n_startup_trials=PRUNER_STARTUP_RUNS, n_warmup_steps=PRUNER_WARMUP_EPOCHS))
+    store, experiment_id = session.store, session.experiment.id
+    trials = {t.id for t in store.trials(experiment_id) if t.group_name == group}
+    runs = [r.id for r in store.runs(experiment_id, [RunStatus.COMPLETED]) if r.trial_id in trials]
+    pruned = {run_id for run_id, key, _ in store.summaries(experiment_id) if key == PRUNED_AT_EPOCH}
+    series: dict[int, dict[int, float]] = {run_id: {} for run_id in runs}
+    for row in store.metrics(experiment_id, [monitor]):
+        run_id, epoch, value = row[0], row[2], row[3]
+        if run_id in series and epoch > 0 and not math.isnan(value):
+            series[run_id][int(epoch)] = float(value)
+    for run_id in runs:
+        steps = series[run_id]
+        if not steps:
+            continue
+        done = run_id not in pruned
+        study.add_trial(optuna.trial.create_trial(
+            value=steps[max(steps)] if done else None, intermediate_values=steps,
+            state=optuna.trial.TrialState.COMPLETE if done else optuna.trial.TrialState.PRUNED))
+    return study
+
+
+def pruned_points(session: Any, group: str) -> set[str]:
+    """The points of search ``group`` with a run the median pruner stopped."""
+    store, experiment_id = session.store, session.experiment.id
+    pruned = {run_id for run_id, key, _ in store.summaries(experiment_id) if key == PRUNED_AT_EPOCH}
+    return {r.trial_name for r in store.runs(experiment_id) if r.id in pruned}
+
+
+def rebuild_trial(params: dict, distributions: dict, values: list[float] | None, pruned: bool,
+                  generation: int | None, generation_key: str | None) -> Any:
+    """A finished point as an Optuna trial; NSGA-II's generation in its system attributes."""
+    import optuna
+
+    state = optuna.trial.TrialState
+    attrs = {generation_key: generation} if generation_key is not None and generation is not None else {}
+    if pruned:
+        return optuna.trial.create_trial(params=params, distributions=distributions, state=state.PRUNED,
+                                         system_attrs=attrs)
+    if values is None:
+        return optuna.trial.create_trial(params=params, distributions=distributions, state=state.FAIL)
+    return optuna.trial.create_trial(params=params, distributions=distributions, values=values,
+                                     state=state.COMPLETE, system_attrs=attrs)
 
 
 def run_search(entry: TrialSettings, session: Any, executor: Executor,
@@ -63,31 +186,39 @@ def run_search(entry: TrialSettings, session: Any, executor: Executor,
     search = entry.search
     objectives = search_objectives(search)
     distributions = {key: optuna_distribution(spec) for key, spec in search["params"].items()}
-    seed = int(search_seed(search.get("seed", session.root_seed), entry.name).generate_state(1)[0])
+    base_seed = int(search_seed(search.get("seed", session.root_seed), entry.name).generate_state(1)[0])
     single = len(objectives) == 1
-    prune = single and search.get("pruner", "none") == "median" and isinstance(executor, InlineExecutor)
-    study = optuna.create_study(
-        directions=[o.get("direction", "maximize") for o in objectives],
-        sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(10, max(2, search["n_trials"] // 3))),
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1) if prune else optuna.pruners.NopPruner())
-    done = session.finished_points(entry.name)  # trial name -> (params, values or None)
+    monitor = pruning_monitor(objectives[0])
+    prune = search.get("pruner", "none") == "median"  # check_pruning: the executor is inline
+    study = optuna.create_study(directions=[o.get("direction", "maximize") for o in objectives],
+                                sampler=make_sampler(search, base_seed))
+    nsga2 = search.get("method") == "nsga2"
+    generation_key = optuna.samplers.NSGAIISampler._get_generation_key() if nsga2 else None
+    size = population_size(search) if nsga2 else 1
+    done = session.finished_points(entry.name)  # trial name -> (params, values or None), in sampling order
+    stopped = pruned_points(session, entry.name)
+    completed = 0
     for name, (params, values) in done.items():
-        study.add_trial(optuna.trial.create_trial(
-            params=params, distributions=distributions,
-            values=values, state=optuna.trial.TrialState.COMPLETE if values else optuna.trial.TrialState.FAIL))
+        is_done = values is not None and name not in stopped
+        study.add_trial(rebuild_trial(params, distributions, values, name in stopped,
+                                      completed // size if nsga2 else None, generation_key))
+        completed += int(is_done)
+    companion = pruning_study(session, entry.name, monitor, objectives[0].get("direction", "maximize")) \
+        if prune else None
     index = len(done)
     width = len(str(search["n_trials"] - 1))
     while index < search["n_trials"]:
         batch = min(executor.n_jobs, search["n_trials"] - index)
         asked = []
         for _ in range(batch):
+            study.sampler = make_sampler(search, point_seed(base_seed, index))
             trial = study.ask(distributions)
             name = f"{entry.name}-{index:0{width}d}"
             index += 1
             resolved = session.add_search_point(entry, name, dict(trial.params))
             asked.append((trial, resolved))
         tasks = make_tasks([resolved for _, resolved in asked])
-        pruners = {resolved.name: PruningCallback(trial) for trial, resolved in asked} if prune else {}
+        pruners = {resolved.name: PruningCallback(companion, monitor) for _, resolved in asked} if prune else {}
         session.extra_callbacks = pruners
         session.execute(tasks)
         session.extra_callbacks = {}

@@ -26,6 +26,7 @@ from experiment.identity import (check_distinct, check_folder_owner, check_seedi
                                  check_unchanged, claim_folder)
 from experiment.outputs import check_outputs
 from experiment.plan import PlannedRun, plan_trial
+from experiment.stages import depth_levels, init_info, link_external, link_local, upstream_problem, upstream_run
 from experiment.store import ExperimentRecord, NewRun, RunRecord, RunStatus, SQLStore, environment_capsule
 from experiment.store.engine import absolute_url
 from experiment.worker import MLflowTarget, RunOutcome, RunTask
@@ -130,7 +131,7 @@ class ExperimentSession:
     def __init__(self, resolved: ResolvedExperiment, *, db_url: str | None = None, fresh: bool = False,
                  n_jobs: int | None = None, progress: bool = True, retry_failed: bool = False,
                  mlflow: bool | None = None, out: TextIO | None = None, extend: bool = False):
-        self.resolved, self.settings = resolved, resolved.settings
+        self.resolved, self.settings = dataclasses.replace(resolved, trials=link_local(resolved.trials)), resolved.settings
         # --extend: the epochs the selected runs train to (checked in open(), before anything is written)
         self.extend_to = extension_epochs(resolved.overrides) if extend else None
         self.db_url = db_url or self.settings.db_url
@@ -153,11 +154,16 @@ class ExperimentSession:
         check_distinct(self.resolved.trials)
         check_outputs(self.settings, self.db_url if self.db_url != self.settings.db_url else None, self.use_mlflow)
         self.executor.check()
+        if self.resolved.searches:
+            from experiment.search import check_pruning
+
+            check_pruning(list(self.resolved.searches), self.executor)
         name, store, latest = self.settings.name, None, None
         if not self.db_url.startswith("sqlite:///") or Path(self.db_url[len("sqlite:///"):]).is_file():
             store = SQLStore.create(self.db_url)  # the parent alone creates or migrates the schema
         try:
             latest = None if store is None else store.get_experiment(name)
+            self.resolved = dataclasses.replace(self.resolved, trials=link_external(self.resolved.trials, store))
             version = 1 if latest is None else latest.version + int(self.fresh)
             check_source_version(self.resolved.folder, name, latest, self.fresh)
             check_folder_owner(Path(self.settings.base_dir) / experiment_folder_name(name, version), self.db_url,
@@ -200,15 +206,24 @@ class ExperimentSession:
 
     def record(self, trials: list[ResolvedTrial]) -> list[tuple[PlannedRun, RunRecord]]:
         """Write trials and their runs (idempotent); return every run with its current record."""
-        planned: list[PlannedRun] = []
-        new_runs: list[NewRun] = []
-        for trial in trials:
-            runs = plan_trial(trial, self.settings.seed, self.settings.seeds, self.run_root)
-            record = self.store.upsert_trial(self.experiment.id, trial.name, trial.config, runs[0].config_hash,
-                                             trial.sweep_point, trial.info, trial.group)
-            planned += runs
-            new_runs += [NewRun(record.id, p.config_hash, p.repeat, p.seed, str(p.output_dir)) for p in runs]
-        return list(zip(planned, self.store.ensure_runs(self.experiment.id, new_runs)))
+        pairs: list[tuple[PlannedRun, RunRecord]] = []
+        recorded: dict[tuple[str, int], int] = {}  # (config hash, repeat) -> run id, for the stages downstream
+        for level in depth_levels(trials):  # upstream stages first: their run ids go into their downstream's rows
+            planned: list[PlannedRun] = []
+            new_runs: list[NewRun] = []
+            for trial in level:
+                runs = plan_trial(trial, self.settings.seed, self.settings.seeds, self.run_root)
+                record = self.store.upsert_trial(self.experiment.id, trial.name, trial.config, runs[0].config_hash,
+                                                 trial.sweep_point, trial.info, trial.group)
+                planned += runs
+                stage = (trial.stage or {}).get("name")
+                new_runs += [NewRun(record.id, p.config_hash, p.repeat, p.seed, str(p.output_dir), stage,
+                                    upstream_run(self.store, self.experiment.id, trial, p.repeat, recorded))
+                             for p in runs]
+            records = self.store.ensure_runs(self.experiment.id, new_runs)
+            recorded.update({(r.config_hash, r.repeat): r.id for r in records})
+            pairs += list(zip(planned, records))
+        return pairs
 
     def tasks(self, pairs: list[tuple[PlannedRun, RunRecord]]) -> list[RunTask]:
         if self.use_mlflow and pairs:
@@ -219,7 +234,8 @@ class ExperimentSession:
                         task_config(plan.trial.config, record), plan.seed, str(plan.output_dir),
                         {**info, "trial": plan.trial.name, "repeat": plan.repeat, "seed": plan.seed,
                          "config_hash": plan.config_hash, "run_id": record.id,
-                         **({"extended_epochs": record.extended_epochs} if record.extended_epochs is not None else {})},
+                         **({"extended_epochs": record.extended_epochs} if record.extended_epochs is not None else {}),
+                         **self.stage_info(plan, record)},
                         self.settings.heartbeat_s,
                         MLflowTarget(self.result.mlflow_uri, mlflow_experiment_name(self.experiment),
                                      self.parents[plan.trial.name], f"{plan.trial.name}/repeat_{plan.repeat}")
@@ -228,6 +244,15 @@ class ExperimentSession:
                         threads_per_run(executor, plan.trial.config["env"]["threads"]), self.settings.run_plots,
                         loggers=self.settings.loggers)
                 for plan, record in pairs]
+
+    def stage_info(self, plan: PlannedRun, record: RunRecord) -> dict:
+        """A stage's name and, for one that starts from another run, that run (settings.stages)."""
+        if record.stage is None:
+            return {}
+        info: dict[str, Any] = {"stage": record.stage}
+        if record.upstream_run_id is not None:
+            info["init_from"] = init_info(plan.trial.config, self.store.run(record.upstream_run_id))
+        return info
 
     def mirror_trials(self, configs: dict[str, dict]) -> None:
         missing = {name: config for name, config in configs.items() if name not in self.parents}
@@ -268,6 +293,31 @@ class ExperimentSession:
             print(line, file=self.out, flush=True)
 
     def execute(self, tasks: list[RunTask]) -> None:
+        """Run ``tasks`` in waves: a stage's run goes to the executor once its upstream run is
+        COMPLETED; one whose upstream FAILED is recorded FAILED (naming it), one whose upstream is
+        still unfinished (running elsewhere, or left for a later ``run``) stays as it is."""
+        waiting = list(tasks)
+        while waiting:
+            ids = {task.run_id for task in waiting}
+            wave = [t for t in waiting if t.info.get("init_from", {}).get("run_id") not in ids]
+            waiting = [t for t in waiting if t not in wave]
+            ready = []
+            for task in wave:
+                upstream = task.info.get("init_from", {}).get("run_id")
+                problem = None if upstream is None else upstream_problem(self.store.run(upstream))
+                if problem is None:
+                    ready.append(task)
+                elif self.store.run(upstream).status == RunStatus.FAILED:
+                    self.store.fail_blocked(task.run_id, f"not started: {problem}")
+                    if self.bar is not None:
+                        self.bar.total += 1
+                    self.on_done(RunOutcome(task.run_id, task.label, RunStatus.FAILED.value,
+                                            error=f"not started: {problem}"))
+                else:
+                    print(f"  waiting {task.label}: {problem}", file=self.out)
+            self.execute_ready(ready)
+
+    def execute_ready(self, tasks: list[RunTask]) -> None:
         if not tasks:
             return
         if isinstance(self.executor, InlineExecutor):

@@ -32,7 +32,8 @@ from settings.paths import join_path, parse_path
 
 GENERATORS = ("linspace", "logspace", "range")
 DISTRIBUTIONS = ("uniform", "loguniform", "choice", "randint")
-SEARCH_METHODS = ("random", "tpe")
+SEARCH_METHODS = ("random", "tpe", "nsga2")
+MODEL_BASED = ("tpe", "nsga2")  # sampled while the experiment runs (experiment/search.py)
 
 
 @dataclass(frozen=True)
@@ -192,6 +193,8 @@ def expand_random(name: str, search: dict, base: dict | None, root_seed: int) ->
 
 OBJECTIVE_DIRECTIONS = ("maximize", "minimize")
 PRUNERS = ("none", "median")
+#: the summary value a run stopped by the median pruner records: the epoch it was stopped after
+PRUNED_AT_EPOCH = "pruned_at_epoch"
 
 
 def check_search(search: dict) -> None:
@@ -209,11 +212,13 @@ def check_search(search: dict) -> None:
                                                                   f"got {format_value(spec)}"))
         (kind, args), = spec.items()
         check_distribution(kind, args, f"search.params.{key}")
-    allowed = {"method", "n_trials", "params", "objectives", "pruner", "seed"}  # seed: instead of the root seed
+    allowed = {"method", "n_trials", "params", "objectives", "pruner", "seed",  # seed: instead of the root seed
+               "population_size"}
     for key in search:
         if key not in allowed:
             raise ConfigError(ConfigIssue(f"search.{key}", f"is not a search setting; allowed: {', '.join(sorted(allowed))}"))
-    for i, objective in enumerate(search_objectives(search)):
+    objectives = search_objectives(search)
+    for i, objective in enumerate(objectives):
         where = f"search.objectives[{i}]"
         if not isinstance(objective.get("metric"), str):
             raise ConfigError(ConfigIssue(where, f"needs metric: <summary key>, got {format_value(objective)}"))
@@ -222,13 +227,49 @@ def check_search(search: dict) -> None:
         if objective.get("direction", "maximize") not in OBJECTIVE_DIRECTIONS:
             raise ConfigError(ConfigIssue(f"{where}.direction", f"must be one of {', '.join(OBJECTIVE_DIRECTIONS)}, "
                                                                 f"got {format_value(objective.get('direction'))}"))
+    metrics = [o["metric"] for o in objectives]
+    if len(set(metrics)) != len(metrics):
+        raise ConfigError(ConfigIssue("search.objectives", f"names a metric twice: {', '.join(metrics)}"))
     seed = search.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**63:
         raise ConfigError(ConfigIssue("search.seed", f"must be an integer >= 0 and < {2**63}, got "
                                                      f"{format_value(seed)}"))
+    method = search.get("method", "random")
     if search.get("pruner", "none") not in PRUNERS:
         raise ConfigError(ConfigIssue("search.pruner", f"must be one of {', '.join(PRUNERS)}, got "
                                                        f"{format_value(search.get('pruner'))}"))
+    if search.get("pruner", "none") == "median":
+        if method not in MODEL_BASED:
+            raise ConfigError(ConfigIssue("search.pruner", f"median prunes the points of a model-based search "
+                                                           f"(method: {' or '.join(MODEL_BASED)}), got method "
+                                                           f"{format_value(method)}"))
+        if pruning_monitor(objectives[0]) is None:
+            raise ConfigError(ConfigIssue("search.pruner", f"median prunes on the per-epoch values of the first "
+                                                           f"objective, which needs a best_<metric> or final_<metric> "
+                                                           f"summary, got {objectives[0]['metric']!r}"))
+    if "population_size" in search:
+        size = search["population_size"]
+        if method != "nsga2":
+            raise ConfigError(ConfigIssue("search.population_size", f"applies to method: nsga2, got method "
+                                                                    f"{format_value(method)}"))
+        if not isinstance(size, int) or isinstance(size, bool) or size < 2:
+            raise ConfigError(ConfigIssue("search.population_size", f"must be an integer >= 2, got "
+                                                                    f"{format_value(size)}"))
+
+
+def pruning_monitor(objective: dict) -> str | None:
+    """The per-epoch metric behind an objective's summary value: ``best_val_acc`` -> ``val_acc``,
+    ``final_spikes_per_sample`` -> ``spikes_per_sample``; None for other summaries."""
+    metric = objective["metric"]
+    for prefix in ("best_", "final_"):
+        if metric.startswith(prefix) and len(metric) > len(prefix):
+            return metric[len(prefix):]
+    return None
+
+
+def population_size(search: dict) -> int:
+    """NSGA-II's generation size: ``population_size``, default n_trials // 4 within [4, 50]."""
+    return search.get("population_size", max(4, min(50, search["n_trials"] // 4)))
 
 
 def search_objectives(search: dict) -> list[dict]:
@@ -253,7 +294,7 @@ def search_probe(trial: Any, end: int = 0) -> SweepPoint:
 def expand_trial(trial: Any, root_seed: int) -> list[SweepPoint]:
     """The points of one trials.yaml entry (a plain trial is one point with no values).
 
-    Model-based search (``method: tpe``) is sequential and is driven by the experiment's search
+    Model-based search (``method: tpe`` or ``nsga2``) is sequential and is driven by the experiment's search
     loop, not expanded here: it yields no points.
     """
     if trial.sweep is not None and trial.search is not None:

@@ -1,36 +1,37 @@
-"""The median pruner stops a run through the pipeline's stop request."""
+"""The median pruner stops a run through the pipeline's stop request; distributions map to Optuna's."""
 from __future__ import annotations
 
 from experiment.search import PruningCallback, optuna_distribution
 
 
-class FakeTrial:
-    def __init__(self, prune_at: int):
-        self.prune_at, self.reports = prune_at, []
-
-    def report(self, value, step):
-        self.reports.append((step, value))
-
-    def should_prune(self):
-        return len(self.reports) >= self.prune_at
-
-
 class State:
     stop_reason = None
+
+    def __init__(self):
+        self.history, self.summary = [], {}
 
     def request_stop(self, reason):
         self.stop_reason = reason
 
 
-def test_pruning_callback_reports_val_acc_and_requests_a_stop():
-    trial, state = FakeTrial(prune_at=2), State()
-    cb = PruningCallback(trial)
-    cb.on_epoch_end(state, 0, {"val_acc": 0.1})  # the untrained epoch is not reported
-    cb.on_epoch_end(state, 1, {"val_acc": 0.5})
-    assert state.stop_reason is None and not cb.pruned
-    cb.on_epoch_end(state, 2, {"val_acc": 0.6})
-    assert trial.reports == [(1, 0.5), (2, 0.6)] and cb.pruned
-    assert state.stop_reason.startswith("pruned by the median pruner at epoch 2")
+def test_pruning_callback_stops_a_run_below_the_median_of_earlier_runs():
+    import optuna
+
+    study = optuna.create_study(direction="maximize",
+                                pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1))
+    for steps in ({1: 0.5, 2: 0.7}, {1: 0.3, 2: 0.5}):  # two earlier runs; medians 0.4 at epoch 1, 0.6 at epoch 2
+        study.add_trial(optuna.trial.create_trial(value=steps[2], intermediate_values=steps))
+    trial_state, cb = State(), PruningCallback(study, "val_acc")
+    cb.on_fit_start(trial_state)
+    cb.on_epoch_end(trial_state, 0, {"val_acc": 0.1})  # the untrained epoch is not reported
+    cb.on_epoch_end(trial_state, 1, {"val_acc": 0.45})  # above the median 0.4 of epoch 1
+    assert trial_state.stop_reason is None and not cb.pruned
+    cb.on_epoch_end(trial_state, 2, {"val_acc": 0.55})  # below the median 0.6 of epoch 2
+    assert cb.pruned and trial_state.stop_reason.startswith("pruned by the median pruner at epoch 2")
+    cb.on_fit_end(trial_state)
+    assert trial_state.summary == {"pruned_at_epoch": 2.0}
+    last = study.trials[-1]
+    assert last.state == optuna.trial.TrialState.PRUNED and last.intermediate_values == {1: 0.45, 2: 0.55}
 
 
 def test_distributions_map_to_optuna():
