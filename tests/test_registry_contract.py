@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from network.events import SpikeTimes
+from network.events import ContinuousSpikes, SpikeTimes
 from network.layers import LayerTrace
 from settings.registries import (CALLBACKS, DATASETS, ENCODERS, INITIALIZERS, KERNELS, LAYERS, LEARNING_RULES,
                                  LOSSES, MODELS, OPTIMIZERS, READOUTS, SCHEDULERS, SURROGATES)
@@ -212,6 +212,9 @@ def test_encoders(name):
     enc = build(minimal(ENCODERS, name), ENCODERS)
     x = torch.rand(4, 5)
     a, b = enc.encode(x, torch_generator(1, "e")), enc.encode(x, torch_generator(1, "e"))
+    if isinstance(a, ContinuousSpikes):  # one continuous time per input: [B, F']
+        assert a.times.shape == (4, enc.out_features(5)) and torch.equal(a.times, b.times)
+        return
     dense = a.to_dense() if isinstance(a, SpikeTimes) else a
     assert dense.shape[1:] == (4, enc.out_features(5))
     assert torch.equal(dense, b.to_dense() if isinstance(b, SpikeTimes) else b)
