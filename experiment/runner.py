@@ -15,8 +15,9 @@ from tools.devices import set_threads
 
 
 def build_pipeline(config: dict) -> TrainingPipeline:
-    """The pipeline of a resolved trial config (its ``env`` sets the thread count)."""
-    spec = {k: v for k, v in config.items() if k != "env"}
+    """The pipeline of a resolved trial config (its ``env`` sets the thread count; a stage's
+    ``stage`` block is the experiment's business, not the pipeline's)."""
+    spec = {k: v for k, v in config.items() if k not in ("env", "stage")}
     if config.get("env", {}).get("threads"):
         set_threads(config["env"]["threads"])
     return build(spec, PIPELINES)

@@ -243,11 +243,23 @@ def _execute_claimed(task: RunTask, store: SQLStore, extra_callbacks: list | tup
         log.note(note)
     plots = RunPlots() if task.plots else None
     callbacks = [DBLogger(store, task.run_id), log, *([plots] if plots else []), *extra_callbacks]
+    init = task.info.get("init_from")
+    if init is not None:
+        from pipeline.callbacks.init_from import InitFromCheckpoint
+
+        callbacks.append(InitFromCheckpoint(init["checkpoint"], init["modules"]))
+        if resume is None:
+            log.note(f"stage {task.info['stage']!r} starts from run {init['run_id']} ({init['label']}): "
+                     f"{', '.join(init['modules'])} from {init['checkpoint']}")
     if task.mlflow is not None:
         from experiment.mlflow_mirror import MLflowCallback
         from settings.paths import flatten
 
         tags = {"spikelab.run_id": str(task.run_id)}
+        if "stage" in task.info:
+            tags["spikelab.stage"] = task.info["stage"]
+        if init is not None:
+            tags["spikelab.upstream_run_id"] = str(init["run_id"])
         if extension is not None:
             tags["spikelab.extended_epochs"] = str(extension)  # the params keep the trial's epochs
         callbacks.append(MLflowCallback(task.mlflow.tracking_uri, task.mlflow.experiment_name,

@@ -80,7 +80,8 @@ class TrainingPipeline:
         param_groups: per-parameter optimizer settings: ``[{params: readout, lr: 0.001}]``; ``params``
             is a parameter-name prefix (``layers.0``, ``readout.kernel.tau``), the other keys override
             the optimizer's for those parameters; the rest keep the optimizer's own settings.
-        freeze: parameter-name prefixes that are not trained (``[layers.0]``).
+        freeze: parameter-name prefixes that are not trained (``[layers.0]``); submodules under
+            them also train in eval mode (BatchNorm keeps its statistics, Dropout is off).
     """
 
     def __init__(self, data: Dataset, model: Factory[Model], loss: Loss | list[Loss],
@@ -271,6 +272,9 @@ class TrainingPipeline:
     def train_epoch(self, state: FitState, train: EncodedSplit, cbs: list[Callback]) -> dict[str, float] | None:
         model, optimizer, scheduler = state.model, state.optimizer, state.scheduler
         model.train()
+        for name, module in model.named_modules():  # frozen submodules: BatchNorm statistics and Dropout stay off
+            if name and any(_under(name, prefix) for prefix in self.freeze):
+                module.eval()
         n = len(train)
         with phase("data"):
             order = torch.randperm(n, generator=state.extra["shuffle"]) if self.shuffle else torch.arange(n)

@@ -101,6 +101,7 @@ class TrialSettings:
         info: free-form notes stored with the trial.
         sweep: dot-path -> values; one trial per point of the Cartesian product.
         search: random or model-based search instead of a grid.
+        stages: runs in stages, each a trial of its own (``settings.stages``).
     """
 
     name: str
@@ -109,6 +110,7 @@ class TrialSettings:
     info: dict | None = None
     sweep: dict | None = None
     search: dict | None = None
+    stages: list | None = None
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from settings.paths import deep_merge, parse_path, set_path
 from settings.registries import PIPELINES
 from settings.registry import Registry
 from settings.schema import validate, validate_fields
+from settings.stages import Stage, check_stage_models, parse_stages, stage_base, stage_trial_name, with_stage
 from settings.sweep import expand_trial, search_probe
 from settings.yaml_io import parse_scalar
 
@@ -56,6 +57,11 @@ class ResolvedTrial:
     @property
     def env(self) -> Env:
         return Env(**self.config["env"])
+
+    @property
+    def stage(self) -> dict | None:
+        """The ``stage`` block of a staged trial's stage (settings.stages), None otherwise."""
+        return self.config.get("stage")
 
 
 @dataclass(frozen=True)
@@ -134,6 +140,16 @@ def resolve_experiment(folder: str | Path, set_args: list[str] = (), only: list[
             if not points:
                 continue
         matched |= {trial.name} if whole else {p.name for p in points}
+        stages = None
+        if trial.stages is not None:
+            try:
+                if not points:
+                    raise ConfigError(ConfigIssue("stages", "do not go with a model-based search (method: tpe); "
+                                                            "use a random search or a sweep"))
+                stages = parse_stages(trial.stages)
+            except ConfigError as exc:
+                issues.extend(exc.located(f"trials.yaml ({trial.name})").issues)
+                continue
         if not points and trial.search is not None:  # model-based search: probe its space now
             try:
                 for end in (0, -1):  # both corners of the space: a too-large upper bound fails here, not mid-run
@@ -156,6 +172,14 @@ def resolve_experiment(folder: str | Path, set_args: list[str] = (), only: list[
                                           f"{point.name[:40]!r}...; at most {MAX_FOLDER_BYTES} (shorten the trial "
                                           "name or the swept values)", f"trials.yaml ({trial.name})"))
                 continue
+            if stages is not None:
+                staged = resolve_stages(files, point.name, point.settings, stages, config_overrides, root)
+                if isinstance(staged, ConfigError):
+                    issues.extend(staged.issues)
+                    continue
+                trials += [ResolvedTrial(name, config, repeat, trial.info, point.values or None,
+                                         trial.name if point.values else None) for name, config in staged]
+                continue
             try:
                 config = resolve_config(files.config, files.env, point.settings, config_overrides, root)
             except ConfigError as exc:
@@ -172,6 +196,30 @@ def resolve_experiment(folder: str | Path, set_args: list[str] = (), only: list[
         raise ConfigError(_dedupe(issues))
     return ResolvedExperiment(files.folder, files.experiment, trials, files, tuple(config_overrides), tuple(searches),
                               tuple(o for o in overrides if o.path.startswith("experiment.")), bool(only))
+
+
+def resolve_stages(files: ExperimentFiles, name: str, settings: dict | None, stages: list[Stage],
+                   overrides: list[Override], root: Registry) -> list[tuple[str, dict]] | ConfigError:
+    """``(trial name, resolved config)`` of each stage of trial (point) ``name``, or the ConfigError of
+    every problem found in them."""
+    issues: list[ConfigIssue] = []
+    configs: dict[str, dict] = {}
+    try:
+        config, env = stage_base(files.config, files.env, settings)
+    except ConfigError as exc:
+        return exc.located(f"trial {name!r}")
+    for stage in stages:
+        try:
+            resolved = resolve_config(config, env, stage.settings, overrides, root)
+        except ConfigError as exc:
+            issues.extend(exc.located(f"trial {name!r} ({stage.path}: {stage.name})").issues)
+            continue
+        configs[stage.name] = with_stage(resolved, name, stage)
+    if not issues:
+        issues = [ConfigIssue(i.path, i.message, f"trials.yaml ({name})") for i in check_stage_models(stages, configs)]
+    if issues:
+        return ConfigError(issues)
+    return [(stage_trial_name(name, stage), configs[stage]) for stage in configs]
 
 
 def _overrides_of_varied_paths(trials: list[TrialSettings], overrides: list[Override],

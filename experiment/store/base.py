@@ -85,6 +85,8 @@ class RunRecord:
     heartbeat_at: datetime | None
     last_epoch: int | None
     extended_epochs: int | None = None  # set by ``run --extend``: the run trains to this many epochs
+    stage: str | None = None  # the stage of a staged trial this run belongs to (settings.stages)
+    upstream_run_id: int | None = None  # the run whose checkpoint the stage starts from
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,8 @@ class NewRun:
     repeat: int
     seed: int
     output_dir: str
+    stage: str | None = None
+    upstream_run_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -181,6 +185,12 @@ class ExperimentStore(ABC):
     def finish_run(self, run_id: int, attempt_id: int, status: RunStatus, summary: dict[str, float] | None = None,
                    error: ErrorInfo | None = None, peak_rss_mb: float | None = None) -> None:
         """Close the run and its attempt with ``status``; ``summary`` replaces the run's summary."""
+
+    @abstractmethod
+    def fail_blocked(self, run_id: int, reason: str) -> None:
+        """A PENDING (or FAILED, INTERRUPTED, STALE) run that cannot start because its upstream
+        stage did not complete becomes FAILED with ``reason``, without an attempt (so it keeps its
+        retries for when the upstream completes)."""
 
     @abstractmethod
     def extend_runs(self, run_ids: Iterable[int], epochs: int) -> None:

@@ -145,6 +145,8 @@ class Run(Base):
     heartbeat_at: Mapped[datetime | None]
     last_epoch: Mapped[int | None]
     extended_epochs: Mapped[int | None]  # the epochs an extension trains to (NULL: the trial config's)
+    stage: Mapped[str | None] = mapped_column(String(255))  # the stage of a staged trial (settings.stages)
+    upstream_run_id: Mapped[int | None]  # the run whose checkpoint this stage starts from (any experiment)
 
 
 class Attempt(Base):

@@ -180,7 +180,8 @@ class SQLStore(ExperimentStore):
                     have.add((new.config_hash, new.repeat))
                     rows.append(dict(experiment_id=experiment_id, trial_id=new.trial_id, config_hash=new.config_hash,
                                      repeat=new.repeat, seed=new.seed, status=RunStatus.PENDING.value,
-                                     created_at=now, output_dir=str(new.output_dir), attempts=0))
+                                     created_at=now, output_dir=str(new.output_dir), attempts=0,
+                                     stage=new.stage, upstream_run_id=new.upstream_run_id))
             if rows:
                 conn.execute(insert(Run), rows)
             by_key = {(r.config_hash, r.repeat): r for r in reads.run_records(conn, Run.experiment_id == experiment_id)}
@@ -259,6 +260,13 @@ class SQLStore(ExperimentStore):
                 if summary:
                     conn.execute(insert(Summary), [{"run_id": run_id, "key": key, "value": _db_float(value)}
                                                    for key, value in summary.items()])
+
+    def fail_blocked(self, run_id: int, reason: str) -> None:
+        claimable = [s.value for s in CLAIMABLE]
+        with self._transaction() as conn:
+            conn.execute(update(Run).where(Run.id == run_id, Run.status.in_(claimable)).values(
+                status=RunStatus.FAILED.value, error_type="UpstreamNotCompleted", error_message=reason[:TEXT_LIMIT],
+                error_traceback=None, finished_at=utcnow()))
 
     def extend_runs(self, run_ids: Iterable[int], epochs: int) -> None:
         ids = list(run_ids)

@@ -26,7 +26,7 @@ def url(store_url: str) -> str:
 def test_upgrade_creates_schema_at_head(url: str) -> None:
     assert current_revision(url) is None
     upgrade(url)
-    assert current_revision(url) == head_revision() == "0002"
+    assert current_revision(url) == head_revision() == "0003"
     upgrade(url)  # idempotent
     SQLStore(url).close()
 
