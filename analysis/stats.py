@@ -148,10 +148,10 @@ def aggregate_sweep(experiment: Experiment, metric: str | Sequence[str] = "final
     return group_stats(completed_values(table, metrics), ["trial", "group", *table.varying], metrics, SWEEP_STATS)
 
 
-def learning_curves(experiment: Experiment, metrics: str | Sequence[str] = (TRAIN_ACC, VAL_ACC),
-                    by: str | Sequence[str] = "trial", db: DB = None, version: int | None = None) -> pd.DataFrame:
-    """Per-epoch metrics of COMPLETED runs aggregated over the runs of each group of ``by``:
-    ``<by...>, key, epoch, mean, std, sem, ci95, n``, groups in trial order, then key and epoch."""
+def curve_values(experiment: Experiment, metrics: str | Sequence[str] = (TRAIN_ACC, VAL_ACC),
+                 by: str | Sequence[str] = "trial", db: DB = None, version: int | None = None) -> pd.DataFrame:
+    """The per-epoch values of COMPLETED runs, one row per run, key and epoch: ``run_id, <by...>,
+    key, epoch, value``, runs in trial order (sorted by the params among ``by``)."""
     by, keys = as_list(by), as_list(metrics)
     with reading(db) as store:
         record = resolve_experiment(store, experiment, version)
@@ -160,7 +160,15 @@ def learning_curves(experiment: Experiment, metrics: str | Sequence[str] = (TRAI
         rows = store.metrics(record.id, keys=keys)
     done = _sorted_by_params(table.completed(), by, table)
     values = pd.DataFrame(rows, columns=["run_id", "key", "epoch", "value"]).astype({"value": float})
-    values = done[list(dict.fromkeys(["run_id", *by]))].merge(values, on="run_id")
+    return done[list(dict.fromkeys(["run_id", *by]))].merge(values, on="run_id")
+
+
+def learning_curves(experiment: Experiment, metrics: str | Sequence[str] = (TRAIN_ACC, VAL_ACC),
+                    by: str | Sequence[str] = "trial", db: DB = None, version: int | None = None) -> pd.DataFrame:
+    """Per-epoch metrics of COMPLETED runs aggregated over the runs of each group of ``by``:
+    ``<by...>, key, epoch, mean, std, sem, ci95, n``, groups in trial order, then key and epoch."""
+    by = as_list(by)
+    values = curve_values(experiment, metrics, by, db, version)
     curves = group_stats(values, [*by, "key", "epoch"], ["value"], CURVE_STATS)
     curves = curves.rename(columns={f"value_{stat}": stat for stat in CURVE_STATS})
     order = curves.groupby(by, sort=False, dropna=False).ngroup()

@@ -9,6 +9,12 @@
   ``model.layers[0].kernel.tau_m`` (5, 10), 2 repeats each (values in ``GRID``); both repeats of
   lr=1, tau_m=10 FAILED. val_acc for epochs 0..2 per run.
 - ``scratch`` v1: one trial, one COMPLETED run (final_val_acc 0.5); v2: one PENDING run.
+- ``wild`` v1 (``wild_db``, its own database): wildly different repeats (values in ``WILD``): trials
+  ``lr=0.001`` and ``lr=0.01`` with 2 repeats each, ``lr=0.1`` with 4, sweeping ``optimizer.lr``;
+  val_acc, train_loss and spikes_per_sample for epochs 0..2 per run, each the run's value at
+  every epoch; summaries final_val_acc, final_train_loss, final_spikes_per_sample.
+- ``mixed`` and ``many`` (``mixed_db``): a grid and a search in one experiment, and nine plain
+  trials (see the fixture).
 """
 from __future__ import annotations
 
@@ -23,6 +29,13 @@ from experiment.store import ErrorInfo, NewRun, RunStatus, SQLStore
 DEMO = {"lr=0.01": (0.01, [0.80, 0.85, 0.90]), "lr=0.1": (0.1, [0.60, 0.70, 0.74])}
 GRID = {(1e-4, 5.0): [0.50, 0.54], (1e-4, 10.0): [0.60, 0.62], (1e-2, 5.0): [0.70, 0.74],
         (1e-2, 10.0): [0.80, 0.86], (1.0, 5.0): [0.30, 0.20], (1.0, 10.0): None}
+
+
+#: trial -> (lr, per repeat (val_acc, train_loss, spikes_per_sample)); a Student-t interval of
+#: any of these leaves the metric's range
+WILD = {"lr=0.001": (0.001, [(0.02, 0.01, 0.0), (0.98, 50.0, 400.0)]),
+        "lr=0.01": (0.01, [(0.0, 0.0, 1.0), (1.0, 30.0, 0.0)]),
+        "lr=0.1": (0.1, [(0.0, 0.0, 0.0), (0.01, 0.1, 1.0), (0.99, 20.0, 300.0), (1.0, 40.0, 500.0)])}
 
 
 def config(lr: float, tau_m: float = 10.0) -> dict:
@@ -95,4 +108,52 @@ def known_db(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = f"sqlite:///{Path(tmp_path_factory.mktemp('analysis')) / 'known.db'}"
     with SQLStore.create(url) as store:
         build(store)
+    return url
+
+
+def build_wild(store: SQLStore) -> None:
+    wild = store.open_experiment("wild", "wildly different repeats", 4, "configs/wild", {}, {})
+    for name, (lr, repeats) in WILD.items():
+        trial = add_trial(store, wild.id, name, config(lr), "lr_sweep", {"optimizer.lr": lr})
+        for repeat, (acc, loss, spikes) in enumerate(repeats):
+            curve = [{"val_acc": acc, "train_loss": loss, "spikes_per_sample": spikes}] * 3
+            summary = {"final_val_acc": acc, "final_train_loss": loss, "final_spikes_per_sample": spikes}
+            add_run(store, trial, repeat, RunStatus.COMPLETED, summary, curve)
+
+
+@pytest.fixture(scope="session")
+def wild_db(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The URL of the ``wild`` database described above."""
+    url = f"sqlite:///{Path(tmp_path_factory.mktemp('analysis_wild')) / 'wild.db'}"
+    with SQLStore.create(url) as store:
+        build_wild(store)
+    return url
+
+
+@pytest.fixture(scope="session")
+def mixed_db(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A grid over lr (logspace) and tau_m, and a search over lr (loguniform), in one experiment;
+    9 plain trials of another for the small multiples."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('mixed') / 'mixed.db'}"
+    files = {"trials": [{"name": "grid", "sweep": {"optimizer.lr": {"logspace": [-3, -2, 2]},
+                                                     "model.layers[0].kernel.tau_m": [5.0, 10.0]}},
+                        {"name": "tpe", "search": {"method": "tpe", "n_trials": 3,
+                                                   "params": {"optimizer.lr": {"loguniform": [1e-3, 1e-2]}}}}]}
+    with SQLStore.create(url) as store:
+        mixed = store.open_experiment("mixed", "grid and search", 5, "configs/mixed", files, {})
+        for lr in (0.001, 0.01):
+            for tau in (5.0, 10.0):
+                trial = add_trial(store, mixed.id, f"grid-lr={lr:g}-tau={tau:g}", config(lr, tau), "grid",
+                                  {"optimizer.lr": lr, "model.layers[0].kernel.tau_m": tau})
+                for repeat in range(3):
+                    add_run(store, trial, repeat, RunStatus.COMPLETED, {"best_val_acc": 0.5 + lr * 10 + repeat / 100},
+                            [{"val_acc": 0.5}])
+        for i, lr in enumerate((0.002, 0.004, 0.008)):
+            trial = add_trial(store, mixed.id, f"tpe-{i}", config(lr), "tpe", {"optimizer.lr": lr})
+            add_run(store, trial, 0, RunStatus.COMPLETED, {"best_val_acc": 0.9 - i / 10}, [{"val_acc": 0.9}])
+        many = store.open_experiment("many", "nine trials", 6, "configs/many", {}, {})
+        for i in range(9):
+            trial = add_trial(store, many.id, f"t{i}", config(0.01 * (i + 1)))
+            add_run(store, trial, 0, RunStatus.COMPLETED, {"best_val_acc": i / 10},
+                    [{"val_acc": i / 20, "train_loss": 1 - i / 10}, {"val_acc": i / 10, "train_loss": 1 - i / 9}])
     return url
