@@ -254,6 +254,11 @@ class ExperimentStore(ABC):
         """Trial name -> {status value: number of runs}."""
 
     @abstractmethod
+    def environment(self, experiment_id: int) -> dict[str, Any]:
+        """The environment capsule the experiment version was created in: ``git_sha, git_dirty,
+        python, packages, host, cpu, cpu_count, platform, created_at``."""
+
+    @abstractmethod
     def close(self) -> None:
         """Release connections; the store is unusable afterwards."""
 

@@ -375,5 +375,12 @@ class SQLStore(ExperimentStore):
         with self._transaction(write=False) as conn:
             return reads.status_counts(conn, experiment_id)
 
+    def environment(self, experiment_id: int) -> dict[str, Any]:
+        query = select(Environment.__table__).join(Experiment, Experiment.environment_id == Environment.id).where(
+            Experiment.id == experiment_id)
+        with self._transaction(write=False) as conn:
+            row = conn.execute(query).mappings().first()
+        return {} if row is None else {key: value for key, value in row.items() if key != "id"}
+
     def close(self) -> None:
         self._engine.dispose()

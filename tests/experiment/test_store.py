@@ -59,6 +59,15 @@ def test_experiment_versions(store: SQLStore, experiment) -> None:
     assert execute_sql(store.url, "SELECT count(*) FROM environment WHERE python != ''") == [(2,)]
 
 
+def test_environment_reads_the_capsule_back(store: SQLStore, experiment) -> None:
+    capsule = environment_capsule()
+    env = store.environment(experiment.id)
+    assert {key: env[key] for key in ("git_sha", "python", "packages", "host", "cpu_count")} == \
+        {key: capsule[key] for key in ("git_sha", "python", "packages", "host", "cpu_count")}
+    assert env["created_at"].tzinfo is not None
+    assert store.environment(experiment.id + 999) == {}
+
+
 def test_trial_upsert_is_idempotent(store: SQLStore, experiment, trial) -> None:
     assert trial.config == CONFIG and trial.info == {"note": "x"} and trial.group_name is None
     assert store.upsert_trial(experiment.id, "base", CONFIG, HASH, info={"note": "x"}) == trial
