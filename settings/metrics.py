@@ -3,7 +3,8 @@ place that spells them. Every epoch records ``<split>_loss`` and ``<split>_acc``
 with samples (``train``, ``val``, ``test``), per-label accuracies ``<split>_acc/label_<k>``,
 ``lr`` and ``epoch_time_s``, and for a spiking model ``spikes_per_sample`` and
 ``spikes_per_step``; callbacks may log more (``state.log_metric``). A run's summary holds
-``final_<metric>`` for each, ``best_<monitor>``, ``best_epoch``, ``test_*_at_best_val``, the
+``final_<metric>`` for each, ``best_<monitor>``, ``best_epoch``, ``test_*_at_best_val`` (also
+per class, ``test_acc/label_<k>_at_best_val``), the
 spike counts at the selected epoch (``spikes_per_sample_at_best``, ``spikes_per_step_at_best``),
 the convergence epochs of the test accuracy (``convergence_95``, ``convergence_98``,
 ``convergence_100``) and ``n_params``.

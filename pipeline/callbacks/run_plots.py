@@ -5,14 +5,18 @@ database; matplotlib is imported only when a plot is drawn).
 """
 from __future__ import annotations
 
+import copy
+import json
 import math
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import torch
 from torch import nn
 
+from pipeline.batches import EncodedSplit, loss_input
 from pipeline.callbacks.base import Callback
+from pipeline.callbacks.checkpoint import load_checkpoint
 from pipeline.state import FitState
 from settings.metrics import SPLITS, split_metric
 from settings.registries import CALLBACKS
@@ -29,6 +33,11 @@ class RunPlots(Callback):
 
     The initial values are taken when the fit starts and kept in the checkpoint, so a resumed
     run still plots those of its first epoch (:func:`plot_resonators`).
+
+    For a classifier it also writes the confusion matrix of the test split (the validation or
+    training split when the run has no test samples) as ``confusion.json`` (:func:`write_confusion`)
+    and ``plots/confusion_matrix.png`` (:func:`plot_confusion`), with the weights of
+    ``checkpoints/best.pt`` when the run kept one (the selected epoch), else those at the end.
     """
 
     order = 95
@@ -49,6 +58,8 @@ class RunPlots(Callback):
             plot_run_history(state.history, folder)
             if self.initial:
                 plot_resonators(state.model, self.initial, folder / RESONATOR_PLOT)
+            if getattr(state, "extra", {}).get("encoded"):  # the fit's encoded splits
+                run_confusion(state)
         except Exception as exc:  # noqa: BLE001 (a figure must never cost a trained run)
             self.problem = f"could not draw plots/: {type(exc).__name__}: {exc}"
 
@@ -60,6 +71,8 @@ class RunPlots(Callback):
 
 
 RESONATOR_PLOT = "omega_b_offset.png"
+CONFUSION_PLOT, CONFUSION_FILE = "confusion_matrix.png", "confusion.json"
+CONFUSION_SPLITS = ("test", "val", "train")  # the first with samples is the one counted
 
 
 def resonator_kernels(model: nn.Module) -> dict[str, nn.Module]:
@@ -148,6 +161,119 @@ def plot_resonators(model: nn.Module, initial: Mapping[str, Mapping[str, torch.T
         axes.set(xlabel="omega", ylabel="-|b_offset|", title=name)
         axes.grid(alpha=0.3)
         axes.legend(frameon=False, fontsize="small")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100)
+    return path
+
+
+# --- confusion matrix ------------------------------------------------------------------------
+def confusion_matrix(predicted: torch.Tensor, targets: torch.Tensor, n_classes: int,
+                     mask: torch.Tensor | None = None) -> torch.Tensor:
+    """``[C, C]`` counts, row = true class, column = predicted class, over samples (targets
+    ``[B]``) or over the steps a mask keeps (per-step targets ``[B, T]``); targets below 0 and
+    predictions outside ``0..C-1`` never count."""
+    keep = (targets >= 0) & (predicted >= 0) & (predicted < n_classes)
+    if mask is not None:
+        keep &= mask.to(torch.bool)
+    pairs = (targets[keep] * n_classes + predicted[keep]).reshape(-1).to("cpu", torch.long)
+    return torch.bincount(pairs, minlength=n_classes * n_classes)[: n_classes * n_classes].reshape(n_classes, n_classes)
+
+
+def per_class_accuracy(matrix: torch.Tensor) -> list[float]:
+    """The fraction of each class's samples predicted as that class (the diagonal over the row
+    sums); NaN for a class with no samples. Equals the runs' ``<split>_acc/label_<k>``."""
+    rows = matrix.sum(dim=1)
+    return [float(matrix[k, k]) / float(rows[k]) if rows[k] else math.nan for k in range(matrix.shape[0])]
+
+
+@torch.no_grad()
+def split_confusion(pipeline: Any, model: nn.Module, split: EncodedSplit, n_classes: int, epoch: int = 0) -> torch.Tensor:
+    """The confusion matrix of ``model`` on a whole encoded split, in the pipeline's evaluation
+    batches, with its loss's predictions (what the accuracy metrics count)."""
+    training = model.training
+    model.eval()
+    total = torch.zeros(n_classes, n_classes, dtype=torch.long)
+    try:
+        for index in torch.arange(len(split), device=split.targets.device).split(pipeline.eval_batch_size):
+            x, y, mask = split.batch(index)
+            output = model(x)
+            total += confusion_matrix(pipeline.loss.predict(loss_input(output, y, mask, epoch)), y, n_classes, mask)
+    finally:
+        model.train(training)
+    return total
+
+
+def run_confusion(state: FitState) -> Path | None:
+    """The confusion matrix of a finished fit (see :class:`RunPlots`): ``confusion.json`` and
+    ``plots/confusion_matrix.png`` in the run folder; returns the JSON file (None without a run
+    folder or a split with samples)."""
+    encoded = state.extra["encoded"]
+    split = next((s for s in CONFUSION_SPLITS if s in encoded and len(encoded[s])), None)
+    if state.run_dir is None or split is None:
+        return None
+    model, epoch, weights = state.model, state.epoch, "end"
+    best = Path(state.run_dir) / "checkpoints" / "best.pt"
+    if best.is_file():
+        ckpt = load_checkpoint(best, "cpu")
+        model = copy.deepcopy(state.model)
+        model.load_state_dict(ckpt["model"])
+        epoch, weights = int(ckpt["epoch"]), "best"
+    n_classes = int(state.extra["n_classes"])
+    matrix = split_confusion(state.pipeline, model, encoded[split], n_classes, epoch)
+    labels = [str(k) for k in range(n_classes)]
+    plot_confusion(matrix, labels, Path(state.run_dir) / "plots" / CONFUSION_PLOT,
+                   title=f"{split} split, epoch {epoch} ({'best checkpoint' if weights == 'best' else 'end of fit'})")
+    return write_confusion(matrix, labels, Path(state.run_dir) / CONFUSION_FILE, split=split, epoch=epoch,
+                           weights=weights)
+
+
+def write_confusion(matrix: torch.Tensor, labels: Sequence[str], path: str | Path, **about: Any) -> Path:
+    """``path`` as JSON: ``matrix`` (rows true, columns predicted), ``labels``, ``per_class_accuracy``
+    (null for a class without samples), ``accuracy``, ``n`` and the keys of ``about`` (split,
+    epoch, weights: "best" or "end")."""
+    accuracy = float(matrix.diagonal().sum()) / max(int(matrix.sum()), 1)
+    document = {**about, "labels": list(labels), "matrix": matrix.tolist(), "n": int(matrix.sum()),
+                "accuracy": accuracy,
+                "per_class_accuracy": [None if math.isnan(a) else a for a in per_class_accuracy(matrix)]}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=1), encoding="utf-8")
+    return path
+
+
+def plot_confusion(matrix: torch.Tensor | Sequence[Sequence[int]], labels: Sequence[str], path: str | Path,
+                   title: str | None = None) -> Path:
+    """A confusion matrix as a heatmap: rows true class, columns predicted, colour the fraction of
+    the row (so rare classes read as well as common ones), each cell's count written in it, and
+    each class's accuracy (the diagonal fraction) beside its row."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    counts = torch.as_tensor(matrix, dtype=torch.long)
+    n = counts.shape[0]
+    rows = counts.sum(dim=1, keepdim=True).clamp(min=1)
+    fraction = (counts.double() / rows.double()).numpy()
+    accuracy = per_class_accuracy(counts)
+    side = min(2.0 + 0.55 * n, 14.0)
+    figure = Figure(figsize=(side + 1.6, side), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot(1, 1, 1)
+    image = axes.imshow(fraction, cmap="Blues", vmin=0.0, vmax=1.0)
+    if n <= 30:
+        for i in range(n):
+            for j in range(n):
+                axes.text(j, i, str(int(counts[i, j])), ha="center", va="center", fontsize="small",
+                          color="white" if fraction[i, j] > 0.6 else "black")
+    axes.set_xticks(range(n), list(labels), rotation=90 if n > 12 else 0)
+    axes.set_yticks(range(n), [f"{label} ({'-' if math.isnan(a) else f'{a:.0%}'})"
+                               for label, a in zip(labels, accuracy)])
+    axes.set_xlabel("predicted class")
+    axes.set_ylabel("true class (accuracy)")
+    total = int(counts.sum())
+    overall = float(counts.diagonal().sum()) / max(total, 1)
+    axes.set_title((f"{title}: " if title else "") + f"accuracy {overall:.1%} of {total}", fontsize="medium")
+    figure.colorbar(image, ax=axes, label="fraction of the true class", shrink=0.8)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=100)

@@ -5,14 +5,18 @@ import math
 
 from pipeline.callbacks.base import Callback
 from pipeline.state import FitState
-from settings.metrics import CONVERGENCE, N_PARAMS, SPIKES_AT_BEST, TEST_ACC, TEST_LOSS, TRAIN_ACC, VAL_ACC
+from settings.metrics import (CONVERGENCE, N_PARAMS, SPIKES_AT_BEST, TEST_ACC, TEST_LOSS, TRAIN_ACC, VAL_ACC,
+                              label_metric)
 from settings.registries import CALLBACKS
+
+TEST_LABEL_PREFIX = label_metric("test", 0)[:-1]  # "test_acc/label_"
 
 
 def summarize_history(history: list[dict[str, float]], monitor: str = VAL_ACC, mode: str = "max") -> dict[str, float]:
     """``final_<metric>`` for every metric of the last epoch, and the selected epoch: the first
     with the best ``monitor`` (``mode`` max or min) is ``best_epoch``, its value
-    ``best_<monitor>``, its test metrics ``test_acc_at_best_val`` and ``test_loss_at_best_val``,
+    ``best_<monitor>``, its test metrics ``test_acc_at_best_val``, ``test_loss_at_best_val`` and
+    the per-class ``test_acc/label_<k>_at_best_val``,
     its spike counts ``spikes_per_sample_at_best`` and ``spikes_per_step_at_best``.
     ``best_val_acc`` is always the highest validation accuracy. Without a validation split the
     training split stands in (``val_acc`` -> ``train_acc``, ``val_loss`` -> ``train_loss``).
@@ -34,7 +38,7 @@ def summarize_history(history: list[dict[str, float]], monitor: str = VAL_ACC, m
         best = pick(scored, key=lambda h: h[monitor])  # the first epoch reaching the extreme
         summary[f"best_{monitor}"] = best[monitor]
         summary["best_epoch"] = best["epoch"]
-        for key in (TEST_ACC, TEST_LOSS):
+        for key in (TEST_ACC, TEST_LOSS, *sorted(k for k in best if k.startswith(TEST_LABEL_PREFIX))):
             if key in best and monitor.startswith("val_"):
                 summary[f"{key}_at_best_val"] = best[key]
         summary.update({name: best[key] for key, name in SPIKES_AT_BEST.items() if key in best})
