@@ -151,7 +151,12 @@ def cmd_config(args: argparse.Namespace) -> int:
     from experiment.identity import check_distinct
     from experiment.outputs import check_outputs
 
+    import dataclasses
+
+    from experiment.stages import link_local
+
     experiment = _resolve(args)
+    experiment = dataclasses.replace(experiment, trials=link_local(experiment.trials))  # the hashes `run` records
     check_distinct(experiment.trials)  # the same refusals `run` gives
     check_outputs(experiment.settings)
     if args.native:

@@ -24,7 +24,22 @@ def status_document(store: SQLStore, experiment: ExperimentRecord) -> dict:
                 for r in store.runs(experiment.id, [RunStatus.FAILED, RunStatus.INTERRUPTED, RunStatus.STALE])]
     return {"experiment": experiment.name, "version": experiment.version, "totals": totals,
             "trials": counts, "problems": failures, "missing_artifacts": missing_artifacts(store, experiment),
-            "extended": extended_runs(store, experiment)}
+            "extended": extended_runs(store, experiment), "stages": stage_runs(store, experiment)}
+
+
+def stage_runs(store: SQLStore, experiment: ExperimentRecord) -> list[dict]:
+    """The runs of staged trials: their stage and the run each starts from (which may belong to
+    another experiment of the database)."""
+    found = []
+    for run in store.runs(experiment.id):
+        if run.stage is None:
+            continue
+        upstream = store.run(run.upstream_run_id) if run.upstream_run_id is not None else None
+        found.append({"run_id": run.id, "trial": run.trial_name, "stage": run.stage, "repeat": run.repeat,
+                      "status": run.status.value, "upstream_run_id": run.upstream_run_id,
+                      "upstream": None if upstream is None else f"{upstream.trial_name}/repeat_{upstream.repeat}",
+                      "upstream_status": None if upstream is None else upstream.status.value})
+    return found
 
 
 def missing_artifacts(store: SQLStore, experiment: ExperimentRecord) -> list[dict]:
@@ -103,6 +118,10 @@ def cmd_status(name: str | None, db: str | None, as_json: bool, out: TextIO | No
             print(f"  {describe_missing(entry)}", file=out)
         for entry in doc["extended"]:
             print(f"  extended {describe_extension(entry)}", file=out)
+        for entry in doc["stages"]:
+            if entry["upstream_run_id"] is not None:
+                print(f"  stage {entry['trial']}/repeat_{entry['repeat']} (run {entry['run_id']}) starts from run "
+                      f"{entry['upstream_run_id']} ({entry['upstream']}, {entry['upstream_status']})", file=out)
     return 0
 
 
