@@ -255,7 +255,7 @@ def _execute_claimed(task: RunTask, store: SQLStore, extra_callbacks: list | tup
         from experiment.mlflow_mirror import MLflowCallback
         from settings.paths import flatten
 
-        tags = {"spikelab.run_id": str(task.run_id)}
+        tags = {"spikelab.run_id": str(task.run_id), "spikelab.config_hash": str(task.info.get("config_hash", ""))}
         if "stage" in task.info:
             tags["spikelab.stage"] = task.info["stage"]
         if init is not None:
