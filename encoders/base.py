@@ -28,13 +28,20 @@ class Encoder:
     """Base class.
 
     ``encode(x [B, F], generator) -> [L, B, F'] | SpikeTimes``; ``out_features(F) -> F'``.
-    ``stochastic`` encoders draw from ``generator`` (seeded from the run's seed).
+    ``stochastic`` encoders draw from ``generator`` (seeded from the run's seed). Images
+    ``[B, C, H, W]`` keep their trailing shape (``[L, B, C', H, W]``). An encoder that
+    ``takes_sequences`` also encodes a sequence data set's samples, time-major:
+    ``encode_sequence(x [T, B, F], generator) -> [T, B, F']``.
     """
 
     stochastic: bool = False
+    takes_sequences: bool = False
 
     def encode(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor | SpikeTimes:
         raise NotImplementedError
+
+    def encode_sequence(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        raise NotImplementedError(f"{type(self).__name__} encodes features, not sequences")
 
     def out_features(self, in_features: int) -> int:
         return in_features

@@ -1,19 +1,20 @@
 """Which components can work together, checked on the resolved spec before anything runs: a
 combination that could only fail at the first batch (a tempotron rule under a leaky-integrator
-readout, a per-step loss on per-sample labels, a sequence data set behind an encoder) is a
-config error with its YAML path.
+readout, a per-step loss on per-sample labels, a sequence data set behind an encoder of
+features) is a config error with its YAML path.
 
 Everything here reads what the components declare (``LearningRule.readouts``,
 ``needs_linear_kernel``, ``last_layer_only``, ``class_targets``; ``Loss.target_kind()``,
-``needs_step_scores``, ``regularizer``; ``Readout.has_trace``; ``Dataset.input_kind`` and
-``target_kind``), so a new component joins the checks by declaring the same attributes.
+``needs_step_scores``, ``regularizer``; ``Readout.has_trace``; ``Encoder.takes_sequences``;
+``Dataset.input_kind`` and ``target_kind``), so a new component joins the checks by declaring
+the same attributes.
 """
 from __future__ import annotations
 
 import torch
 
 from network.losses import Loss
-from settings.registries import DATASETS, KERNELS, LAYERS, LEARNING_RULES, LOSSES, READOUTS
+from settings.registries import DATASETS, ENCODERS, KERNELS, LAYERS, LEARNING_RULES, LOSSES, READOUTS
 from settings.schema import build
 
 Problem = tuple[str, str]
@@ -34,9 +35,13 @@ def compatibility_problems(params: dict) -> list[Problem]:
         problems.append((main_path, f"{_describe(main)} trains on {_kind(main.target_kind())}, but "
                                     f"{type(dataset).__name__} gives {_kind(data_kind)}; "
                                     + _loss_hint(data_kind)))
-    if getattr(dataset, "input_kind", "features") == "sequence" and params.get("encoder"):
+    encoder = params.get("encoder")
+    if getattr(dataset, "input_kind", "features") == "sequence" and encoder \
+            and not getattr(ENCODERS.get(encoder["type"]), "takes_sequences", False):
+        sequential = [name for name in ENCODERS.names() if getattr(ENCODERS.get(name), "takes_sequences", False)]
         problems.append(("encoder", f"must be null: {type(dataset).__name__} already gives a sequence of inputs per "
-                                    "sample (an encoder turns features into spikes)"))
+                                    f"sample ({encoder['type']} turns features into spikes; encoders of sequences: "
+                                    f"{', '.join(sequential)})"))
     model = params["model"]
     if model.get("type") != "Network":
         return problems
