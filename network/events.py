@@ -6,7 +6,7 @@
   silent), the activity first-spike-time layers pass between them (specs/first_spike.md).
 
 Both are batch-major :class:`Events`; the loop handles every form through the functions at the
-bottom of this module (``n_features``, ``select``, ``to_device``, ``spike_count``), so no other
+bottom of this module (``n_features``, ``select``, ``to_device``, ``time_steps``, ``spike_count``), so no other
 module branches on the form.
 """
 from __future__ import annotations
@@ -96,9 +96,12 @@ class ContinuousSpikes(Events):
 Activity = Tensor | Events
 
 
-def n_features(x: Activity) -> int:
-    """Channels per sample of a raster ``[T, B, N]`` or an event form."""
-    return x.size if isinstance(x, Events) else x.shape[-1]
+def n_features(x: Activity) -> int | tuple[int, ...]:
+    """Channels per sample of a raster ``[T, B, N]`` or an event form; the sample's shape
+    ``(C, H, W)`` of an image raster ``[T, B, C, H, W]`` (models that take images build from it)."""
+    if isinstance(x, Events):
+        return x.size
+    return x.shape[-1] if x.dim() <= 3 else tuple(x.shape[2:])
 
 
 def select(x: Activity, index: Tensor) -> Activity:
@@ -112,6 +115,13 @@ def to_device(x: Activity, device: torch.device | str, dtype: torch.dtype | None
     if isinstance(x, Events):
         return x.to(device, dtype)
     return x.to(device, dtype) if dtype is not None else x.to(device)
+
+
+def time_steps(x: Activity) -> int | None:
+    """Steps of the time grid of a raster or grid events; None for continuous times (no grid)."""
+    if isinstance(x, ContinuousSpikes):
+        return None
+    return x.T if isinstance(x, SpikeTimes) else x.shape[0]
 
 
 def spike_count(x: Activity) -> float:
