@@ -141,3 +141,17 @@ class LeakyIntegrator(Readout):
             scores, index = v.max(dim=0)
             return ReadoutOutput(scores, index, v)
         return ReadoutOutput(v.mean(dim=0) if self.reduce == "mean" else v[-1], None, v)
+
+
+@READOUTS.register
+class SpikeTimeReadout(Readout):
+    """The last first-spike layer's output times as the classes' times (``ReadoutOutput.times``,
+    +inf: no spike) and ``scores = -times``: the earliest spike scores highest."""
+
+    def __init__(self, in_features: int):
+        super().__init__()
+        self.out_features = in_features
+
+    def forward(self, last: LayerTrace) -> ReadoutOutput:
+        times = last.out.times
+        return ReadoutOutput(-times, None, None, times)

@@ -12,7 +12,7 @@ from torch import Tensor
 
 from data.base import Dataset, DataSplits, Split
 from encoders.base import Encoder
-from network.events import n_features, to_device
+from network.events import n_features, time_steps, to_device
 from network.losses import Loss, LossInput, combine
 from network.network import Model, NetworkOutput
 from network.optimizers import Scheduler
@@ -336,7 +336,7 @@ class TrainingPipeline:
         the mask keeps (and the loss is the mean of its batches' losses, weighted by samples)."""
         model.eval()
         n = len(split)
-        loss_sum, spikes, spiking, steps = 0.0, 0.0, False, 1
+        loss_sum, spikes, spiking, steps = 0.0, 0.0, False, None
         counts = LabelCounts(n_classes)
         for index in torch.arange(n, device=self.device).split(self.eval_batch_size):
             x, y, mask = split.batch(index)
@@ -345,12 +345,13 @@ class TrainingPipeline:
             loss_sum += float(self.loss(record)) * len(y)
             spiking = spiking or any(trace.spiking for trace in output.traces)
             spikes += output.spikes_per_sample() * len(y)
-            steps = output.traces[0].out.shape[0] if output.traces else 1
+            steps = time_steps(output.traces[0].out) if output.traces else 1
             counts.add(self.loss.predict(record), y, mask)
         out = {"loss": loss_sum / n, "acc": counts.accuracy()}
         if spiking:
             out[SPIKES_PER_SAMPLE] = spikes / n
-            out[SPIKES_PER_STEP] = spikes / n / steps
+            if steps is not None:  # continuous spike times have no steps
+                out[SPIKES_PER_STEP] = spikes / n / steps
         out.update({f"acc/label_{k}": v for k, v in counts.per_label().items()})
         return out
 
