@@ -270,10 +270,14 @@ def _path_of(table: RunTable, column: str) -> str:
 
 def _line_trials(table: RunTable, layout: SweepLayout, params: Sequence[str]) -> list[str]:
     """Trials whose means may be joined along ``params``: the grid points sweeping all of them,
-    else every trial that is not a search sample."""
+    else the trials that are not search samples, if ``params`` differ among them."""
     paths = [_path_of(table, p) for p in params]
     grid = [t for t in layout.trials(GRID) if all(p in layout.swept[t] for p in paths)]
-    return grid or [t for t, kind in layout.kind.items() if kind != SEARCH]
+    if grid:
+        return grid
+    others = [t for t, kind in layout.kind.items() if kind != SEARCH]
+    values = table.runs.loc[table.runs["trial"].isin(others), list(params)]
+    return others if len(values.drop_duplicates()) > 1 else []
 
 
 def metric_vs_param_figure(experiment: Experiment, metric: str, x: str, hue: str | None = None, db: DB = None,
