@@ -20,6 +20,7 @@ process: the inline executor (another executor is refused before anything runs).
 """
 from __future__ import annotations
 
+import json
 import math
 from typing import Any, Callable
 
@@ -69,9 +70,9 @@ def check_pruning(searches: list[TrialSettings], executor: Executor) -> None:
     """``pruner: median`` needs every run in this process; refused (before anything runs) otherwise."""
     for entry in searches:
         if entry.search.get("pruner", "none") == "median" and not isinstance(executor, InlineExecutor):
-            raise ConfigError(ConfigIssue("search.pruner", f"median stops runs while they train, which needs the "
-                                                           f"inline executor, got {executor.name}; set pruner: none "
-                                                           f"or executor: {{backend: inline}}",
+            raise ConfigError(ConfigIssue("search.pruner", f"median needs the inline executor (it stops runs while "
+                                                           f"they train), got {executor.name}; set pruner: none or "
+                                                           f"executor: {{backend: inline}}",
                                           f"trials.yaml ({entry.name})"))
 
 
@@ -177,6 +178,19 @@ def rebuild_trial(params: dict, distributions: dict, values: list[float] | None,
                                      state=state.COMPLETE, system_attrs=attrs)
 
 
+def shared_outcome(outcomes: dict, params: dict, values: list[float] | None,
+                   pruned: bool) -> tuple[list[float] | None, bool]:
+    """A point's objective values and pruned flag; a point sampled again (NSGA-II's crossover can
+    repeat a parent) has no runs of its own, since runs are keyed by config, and takes those of
+    the first point with its params. ``outcomes`` (params -> first outcome) is updated."""
+    key = json.dumps(params, sort_keys=True, default=str)
+    if values is None and not pruned and key in outcomes:
+        return outcomes[key]
+    if values is not None or pruned:
+        outcomes.setdefault(key, (values, pruned))
+    return values, pruned
+
+
 def run_search(entry: TrialSettings, session: Any, executor: Executor,
                make_tasks: Callable[[list[Any]], list[RunTask]]) -> Any:
     """Ask, run and tell until the entry has ``n_trials`` finished points; returns the study."""
@@ -197,12 +211,17 @@ def run_search(entry: TrialSettings, session: Any, executor: Executor,
     size = population_size(search) if nsga2 else 1
     done = session.finished_points(entry.name)  # trial name -> (params, values or None), in sampling order
     stopped = pruned_points(session, entry.name)
+    outcomes: dict[str, tuple[list[float] | None, bool]] = {}  # params -> (values, pruned) of its first point
     completed = 0
     for name, (params, values) in done.items():
-        is_done = values is not None and name not in stopped
-        study.add_trial(rebuild_trial(params, distributions, values, name in stopped,
+        values, pruned = shared_outcome(outcomes, params, values, name in stopped)
+        study.add_trial(rebuild_trial(params, distributions, values, pruned,
                                       completed // size if nsga2 else None, generation_key))
-        completed += int(is_done)
+        completed += int(values is not None and not pruned)
+    if nsga2 and completed >= size and completed % size:
+        # mid-generation: an uninterrupted search has cached this generation's parents (in the
+        # order of their trial ids) when it sampled the generation's first point; cache them alike
+        study.sampler.get_parent_population(study, completed // size)
     companion = pruning_study(session, entry.name, monitor, objectives[0].get("direction", "maximize")) \
         if prune else None
     index = len(done)
@@ -223,8 +242,10 @@ def run_search(entry: TrialSettings, session: Any, executor: Executor,
         session.execute(tasks)
         session.extra_callbacks = {}
         for trial, resolved in asked:
-            values = session.objective_values(resolved.name, objectives)
-            if resolved.name in pruners and pruners[resolved.name].pruned:
+            pruned = resolved.name in pruners and pruners[resolved.name].pruned
+            values, pruned = shared_outcome(outcomes, dict(trial.params),
+                                            session.objective_values(resolved.name, objectives), pruned)
+            if pruned:
                 study.tell(trial, state=optuna.trial.TrialState.PRUNED)
             elif values is None:
                 study.tell(trial, state=optuna.trial.TrialState.FAIL)

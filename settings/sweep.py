@@ -240,17 +240,16 @@ def check_search(search: dict) -> None:
                                                        f"{format_value(search.get('pruner'))}"))
     if search.get("pruner", "none") == "median":
         if method not in MODEL_BASED:
-            raise ConfigError(ConfigIssue("search.pruner", f"median prunes the points of a model-based search "
-                                                           f"(method: {' or '.join(MODEL_BASED)}), got method "
-                                                           f"{format_value(method)}"))
+            raise ConfigError(ConfigIssue("search.pruner", f"median needs a model-based search (method: "
+                                                           f"{' or '.join(MODEL_BASED)}), got method {format_value(method)}"))
         if pruning_monitor(objectives[0]) is None:
             raise ConfigError(ConfigIssue("search.pruner", f"median prunes on the per-epoch values of the first "
-                                                           f"objective, which needs a best_<metric> or final_<metric> "
+                                                           f"objective, so it must be a best_<metric> or final_<metric> "
                                                            f"summary, got {objectives[0]['metric']!r}"))
     if "population_size" in search:
         size = search["population_size"]
         if method != "nsga2":
-            raise ConfigError(ConfigIssue("search.population_size", f"applies to method: nsga2, got method "
+            raise ConfigError(ConfigIssue("search.population_size", f"applies to method: nsga2 only, got method "
                                                                     f"{format_value(method)}"))
         if not isinstance(size, int) or isinstance(size, bool) or size < 2:
             raise ConfigError(ConfigIssue("search.population_size", f"must be an integer >= 2, got "
