@@ -120,6 +120,20 @@ def build_parser() -> argparse.ArgumentParser:
                             help="refuse what NIR can only approximate (a soft reset) instead of noting it")
     export_nir.add_argument("--db", help=DB_HELP + " (to find a run id)")
 
+    sync = sub.add_parser("mlflow-sync", help="rebuild an experiment's MLflow mirror from the database",
+                          description="Make the MLflow mirror of EXPERIMENT agree with the database (the database is "
+                                      "the truth): parent runs per trial with the repeat means, child runs per run "
+                                      "with every metric, summary, status and the run folder's files; what the "
+                                      "database does not know is deleted. Idempotent; works after the mirror was "
+                                      "deleted (docs/mlflow.md).")
+    sync.add_argument("experiment", help="experiment name")
+    sync.add_argument("--db", help=DB_HELP)
+    sync.add_argument("--version", type=int, metavar="N", help=VERSION_HELP)
+    sync.add_argument("--tracking-uri", metavar="URI",
+                      help="the MLflow tracking store (default: the experiment's, as `run` mirrored it: "
+                           "mlflow.tracking_uri of experiment.yaml, else sqlite:///<base_dir>/mlflow.db)")
+    sync.add_argument("--no-artifacts", action="store_true", help="do not log the run folders' files")
+
     db = sub.add_parser("db", help="database maintenance")
     db.add_argument("action", choices=["upgrade"], help="upgrade: migrate the schema to the current version")
     db.add_argument("--db", help=DB_HELP)
@@ -265,6 +279,12 @@ def cmd_export_nir(args: argparse.Namespace) -> int:
     return export_nir(args.run, args.out, args.checkpoint, args.dt, args.strict, args.db)
 
 
+def cmd_mlflow_sync(args: argparse.Namespace) -> int:
+    from experiment.mlflow_sync import cmd_mlflow_sync as sync
+
+    return sync(args.experiment, args.db, args.version, args.tracking_uri, not args.no_artifacts)
+
+
 def cmd_db(args: argparse.Namespace) -> int:
     from experiment.commands import cmd_db_upgrade
 
@@ -272,7 +292,8 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"run": cmd_run, "config": cmd_config, "status": cmd_status, "list": cmd_list, "show": cmd_show,
-            "export": cmd_export, "eval": cmd_eval, "db": cmd_db, "report": cmd_report, "export-nir": cmd_export_nir}
+            "export": cmd_export, "eval": cmd_eval, "db": cmd_db, "report": cmd_report, "export-nir": cmd_export_nir,
+            "mlflow-sync": cmd_mlflow_sync}
 
 
 class ClosedPipeGuard:

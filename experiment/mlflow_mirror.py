@@ -17,8 +17,14 @@ Choices (MLflow 3):
 - **Summary.** Numeric summary values (``final_val_acc``, ``best_epoch``, ...) are logged as
   metrics ``summary.<key>`` at the run's last epoch, so they are sortable columns in the MLflow
   run table; non-numeric ones become tags ``summary.<key>``.
-- **Parents** are containers, marked FINISHED as soon as they exist; their children carry the
-  state of each repeat (RUNNING, FINISHED, FAILED, or KILLED for an interrupt).
+- **Parents** carry the trial: its config as params, the database's config hash as the tag
+  ``spikelab.config_hash``, and, once its repeats have run, the means over its COMPLETED
+  repeats (``summary.<key>`` as the children have them, and each epoch's metrics), with the span
+  of its repeats as start and end (experiment.mlflow_sync). They stay RUNNING until then; their
+  children carry the state of each repeat (RUNNING, FINISHED, FAILED, or KILLED for an interrupt).
+- **Artifacts.** At the end of a fit the child run gets the run folder's resolved config,
+  run.json, metrics.csv, confusion.json, plots/ (with the recordings' plots), recordings/ and
+  checkpoints/best.pt (:func:`run_artifacts`), so ``mlartifacts/`` holds every run's files.
 - **Resume.** A resumed fit reuses its child run and logs only the epochs that child does not
   hold yet, so every step appears once. A fresh start of a repeat deletes (MLflow's soft delete)
   the child runs an earlier attempt left under the same parent and name, as the database forgets
@@ -60,6 +66,8 @@ KIND_TAG = "spikelab.kind"  # "trial" on parent runs, "repeat" on child runs
 TRIAL_TAG = "spikelab.trial"
 CONFIG_HASH_TAG = "spikelab.config_hash"
 PARENT_TAG = "mlflow.parentRunId"  # MLflow's own tag: the UI nests a child under its parent
+RUN_ID_TAG = "spikelab.run_id"  # a child's run id in the experiment database
+DESCRIPTION_TAG = "mlflow.note.content"  # MLflow's own tag: the experiment's description
 
 # MLflow error codes worth another try; anything else (a bad name, a missing run) fails at once
 TRANSIENT_ERRORS = frozenset({"TEMPORARILY_UNAVAILABLE", "INTERNAL_ERROR", "REQUEST_LIMIT_EXCEEDED",
@@ -133,35 +141,85 @@ def tracking_lock(tracking_uri: str) -> Iterator[None]:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
-def ensure_parent_runs(tracking_uri: str, experiment_name: str, trials: dict[str, dict]) -> dict[str, str]:
+def ensure_parent_runs(tracking_uri: str, experiment_name: str, trials: dict[str, dict],
+                       config_hashes: dict[str, str] | None = None, description: str | None = None,
+                       start_times: dict[str, int] | None = None) -> dict[str, str]:
     """One parent run per trial (trial name -> MLflow run id), created only where missing.
 
     ``trials`` maps each trial name to its resolved config (nested, or flat with dot-path keys);
-    the flattened config becomes the run's params. A parent is found again by its trial name
-    and a hash of those params, so calling this twice gives the same runs, and a trial whose
-    config changed gets a new parent instead of conflicting params. Call it from the parent
-    process before any worker starts.
+    the flattened config becomes the run's params. ``config_hashes`` gives each trial's config
+    hash in the experiment database, tagged ``spikelab.config_hash`` (without one, a hash of the
+    params stands in). A parent is found again by its trial name and that hash, so calling this
+    twice gives the same runs, and a trial whose config changed gets a new parent instead of
+    conflicting params. A new parent starts at ``start_times[name]`` (ms since the epoch; default
+    now) and stays RUNNING until its repeats have run. ``description`` becomes the experiment's
+    description (its ``mlflow.note.content``). Call it from the parent process before any worker
+    starts.
     """
     with tracking_lock(tracking_uri):  # the client sets up MLflow's schema when it is created
         client = _client(tracking_uri)
         experiment_id = _ensure_experiment(client, tracking_uri, experiment_name, None)
+    if description:
+        set_description(client, experiment_id, description)
     existing: dict[tuple[str | None, str | None], Any] = {}
     for run in _search_runs(client, experiment_id, f"tags.`{KIND_TAG}` = 'trial'"):
         existing.setdefault((run.data.tags.get(TRIAL_TAG), run.data.tags.get(CONFIG_HASH_TAG)), run)
     parents: dict[str, str] = {}
     for name, config in trials.items():
         params = mlflow_params(config)
-        digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
+        digest = (config_hashes or {}).get(name) or params_digest(params)
         run = existing.get((name, digest))
         if run is None:
-            run = client.create_run(experiment_id, run_name=name,
+            run = client.create_run(experiment_id, run_name=name, start_time=(start_times or {}).get(name),
                                     tags={KIND_TAG: "trial", TRIAL_TAG: name, CONFIG_HASH_TAG: digest})
         missing = {k: v for k, v in params.items() if k not in run.data.params}
         _log_batch(client, run.info.run_id, params=missing)
-        if run.info.status != "FINISHED":
-            client.set_terminated(run.info.run_id, "FINISHED")
         parents[name] = run.info.run_id
     return parents
+
+
+def params_digest(params: dict[str, str]) -> str:
+    """A short hash of MLflow params (a parent's identity when no database hash is given)."""
+    return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def set_description(client: Any, experiment_id: str, description: str) -> None:
+    """The experiment's description in the MLflow UI (the tag ``mlflow.note.content``)."""
+    experiment = client.get_experiment(experiment_id)
+    if experiment.tags.get(DESCRIPTION_TAG) != description:
+        client.set_experiment_tag(experiment_id, DESCRIPTION_TAG, description[:MAX_TAG_VAL_LENGTH])
+
+
+#: (file or folder in the run folder, where it goes among the run's MLflow artifacts)
+ARTIFACTS = (("config.yaml", ""), ("run.json", ""), ("metrics.csv", ""), ("confusion.json", ""),
+             ("plots", "plots"), ("recordings", "recordings"), ("checkpoints/best.pt", "checkpoints"))
+
+
+def run_artifacts(run_dir: str | Path) -> list[tuple[Path, str]]:
+    """The files of a run folder the mirror logs (see :data:`ARTIFACTS`), each with its artifact
+    path (``plots/recordings/raster_epoch_0.png`` -> ``plots/recordings``), in a fixed order."""
+    root = Path(run_dir)
+    found: list[tuple[Path, str]] = []
+    for name, where in ARTIFACTS:
+        path = root / name
+        if path.is_file():
+            found.append((path, where))
+        elif path.is_dir():
+            found += [(file, file.parent.relative_to(root).as_posix()) for file in sorted(path.rglob("*"))
+                      if file.is_file() and not file.name.endswith(".tmp")]
+    return found
+
+
+def log_run_artifacts(client: Any, run_id: str, run_dir: str | Path, skip: set[str] = frozenset()) -> int:
+    """Log :func:`run_artifacts` of ``run_dir`` into the MLflow run, except the artifact paths in
+    ``skip`` (``plots/learning_curves.png``); how many files were logged."""
+    logged = 0
+    for path, where in run_artifacts(run_dir):
+        if (f"{where}/{path.name}" if where else path.name) in skip:
+            continue
+        client.log_artifact(run_id, str(path), where or None)
+        logged += 1
+    return logged
 
 
 class MLflowCallback(Callback):
@@ -175,12 +233,14 @@ class MLflowCallback(Callback):
         params: the run's resolved config, nested or flat; logged as params.
         tags: extra tags for the child run.
 
-    Per epoch one ``log_batch`` call with every metric of that epoch (step = epoch). Store
-    errors are retried ``attempts`` times, ``retry_wait_s`` apart (doubling), then the mirror
-    switches itself off for this run with a warning; it never stops the training.
+    Per epoch one ``log_batch`` call with every metric of that epoch (step = epoch); at the end
+    the summary and the run folder's files (:func:`run_artifacts`). Store errors are retried
+    ``attempts`` times, ``retry_wait_s`` apart (doubling), then the mirror switches itself off
+    for this run with a warning; it never stops the training. It runs after every other
+    callback, so the plots and recordings of the end of the fit are there to log.
     """
 
-    order = 50
+    order = 98
     attempts = 3
     retry_wait_s = 1.0
 
@@ -216,8 +276,15 @@ class MLflowCallback(Callback):
                 for k, v in state.summary.items() if not _is_number(v)}
         if state.stop_reason is not None:
             tags["spikelab.stop_reason"] = state.stop_reason[:MAX_TAG_VAL_LENGTH]
-        if self._call("log the summary", _log_batch, self._client, self.run_id, metrics, tags=tags):
-            self._call("finish the child run", self._client.set_terminated, self.run_id, "FINISHED")
+        if not self._call("log the summary", _log_batch, self._client, self.run_id, metrics, tags=tags):
+            return
+        if state.run_dir is not None:
+            try:
+                log_run_artifacts(self._client, self.run_id, state.run_dir)
+            except Exception as exc:  # noqa: BLE001 (missing files are a loss of the view only)
+                log.warning("MLflow mirror: could not log the files of %s (%s: %s); `python main.py mlflow-sync` "
+                            "logs them later", self.run_name, type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
+        self._call("finish the child run", self._client.set_terminated, self.run_id, "FINISHED")
 
     def on_exception(self, state: FitState, exc: BaseException) -> None:
         if self.run_id is None:

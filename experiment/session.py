@@ -24,6 +24,7 @@ from experiment.executors import Executor, InlineExecutor, make_executor
 from experiment.extension import check_extension, extension_epochs, runs_to_extend, task_config
 from experiment.identity import (check_distinct, check_folder_owner, check_seeding, check_source_version,
                                  check_unchanged, claim_folder)
+from experiment.mlflow_sync import mlflow_experiment_name
 from experiment.outputs import check_outputs
 from experiment.plan import PlannedRun, plan_trial
 from experiment.stages import depth_levels, init_info, link_external, link_local, upstream_problem, upstream_run
@@ -62,10 +63,6 @@ class SessionResult:
     def exit_code(self) -> int:
         """0: every selected run is COMPLETED now (by this session or another); 3: some are not."""
         return 3 if self.unfinished or self.still_failed or self.running_elsewhere else 0
-
-
-def mlflow_experiment_name(experiment: ExperimentRecord) -> str:
-    return experiment.name if experiment.version == 1 else f"{experiment.name}_v{experiment.version}"
 
 
 def copy_config_files(source: Path, target: Path, overrides: tuple[Override, ...] = (),
@@ -227,7 +224,8 @@ class ExperimentSession:
 
     def tasks(self, pairs: list[tuple[PlannedRun, RunRecord]]) -> list[RunTask]:
         if self.use_mlflow and pairs:
-            self.mirror_trials({p.trial.name: p.trial.config for p, _ in pairs})
+            self.mirror_trials({p.trial.name: p.trial.config for p, _ in pairs},
+                               {p.trial.name: p.config_hash for p, _ in pairs})
         executor, info = self.executor, {"experiment": self.settings.name, "version": self.experiment.version,
                                          "db": self.db_url}
         return [RunTask(absolute_url(self.db_url), self.experiment.id, record.id, plan.label,
@@ -254,7 +252,7 @@ class ExperimentSession:
             info["init_from"] = init_info(plan.trial.config, self.store.run(record.upstream_run_id))
         return info
 
-    def mirror_trials(self, configs: dict[str, dict]) -> None:
+    def mirror_trials(self, configs: dict[str, dict], hashes: dict[str, str] | None = None) -> None:
         missing = {name: config for name, config in configs.items() if name not in self.parents}
         if not missing:
             return
@@ -264,13 +262,28 @@ class ExperimentSession:
         ensure_sqlite_folder(self.result.mlflow_uri)
         try:
             self.parents.update(ensure_parent_runs(self.result.mlflow_uri, mlflow_experiment_name(self.experiment),
-                                                   missing))
+                                                   missing, hashes, self.settings.desc or None))
         except Exception as exc:  # noqa: BLE001 (the mirror is a view: it must never stop the sweep)
             first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
             print(f"warning: MLflow mirror off for this session: {type(exc).__name__}: {first}; the runs go on "
                   f"and the experiment database records everything (if {self.result.mlflow_uri} is damaged, "
                   "move it away: later runs mirror into a new one)", file=sys.stderr)
             self.use_mlflow, self.result.mlflow_uri = False, None
+
+    def finish_mirror(self) -> None:
+        """The trials' parent runs from the database, now that their runs are done: repeat means,
+        status and end time (experiment.mlflow_sync.update_parents)."""
+        if not (self.use_mlflow and self.parents):
+            return
+        from experiment.mlflow_sync import update_parents
+
+        try:
+            update_parents(self.store, self.experiment, self.result.mlflow_uri, self.parents)
+        except Exception as exc:  # noqa: BLE001 (the mirror is a view: `mlflow-sync` rebuilds it)
+            first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+            print(f"warning: MLflow parent runs not updated: {type(exc).__name__}: {first}; "
+                  f"`python main.py mlflow-sync {self.settings.name}` rebuilds the mirror from the database",
+                  file=sys.stderr)
 
     def todo(self, pairs: list[tuple[PlannedRun, RunRecord]]) -> list[tuple[PlannedRun, RunRecord]]:
         keep = []
@@ -365,6 +378,7 @@ class ExperimentSession:
             for crash in getattr(self.executor, "crashes", []):
                 print(f"a worker process died ({crash}); the runs it took down were resumed", file=self.out)
             self.settle()
+            self.finish_mirror()
             return self.result
         finally:
             self.store.close()

@@ -19,8 +19,9 @@ in ``on_before_optimizer_step``/``on_batch_end``, request a stop, and log metric
 with ``state.log_metric(name, value)``, which join the epoch's metrics (database, CSV, MLflow).
 
 Within a hook, callbacks run by ascending ``order`` (MetricsTracker 0, EarlyStopping 10,
-ModelCheckpoint 20, CSVLogger 30, DBLogger 40, RunLog 45, MLflowCallback 50, ProgressBar 90,
-RunPlots 95), ties in the order they were given. A callback's checkpointed state is stored under
+ModelCheckpoint 20, CSVLogger 30, DBLogger 40, RunLog 45, ProgressBar 90, SpikeRecorder 93,
+RunPlots 95, MLflowCallback 98: last, so that it logs the files the others wrote), ties in the
+order they were given. A callback's checkpointed state is stored under
 its ``key`` (the class name, ``#2``, ``#3``... for a second and third of one class), which does
 not change between runs of the same config.
 """
