@@ -16,10 +16,13 @@ Aggregates use flat ``<metric>_<stat>`` columns after the grouping columns (see
 from __future__ import annotations
 
 from analysis.capacity import capacity_curve, estimate_alpha_c, plot_capacity_curve
+from analysis.compare import compare_samples, compare_trials, describe_comparison
 from analysis.frames import load_experiments, load_metrics, load_runs, top_runs, varying_params
-from analysis.plots import plot_heatmap, plot_learning_curves, plot_metric_vs_param
-from analysis.report import REPORT_SECTIONS, build_report
+from analysis.intervals import bootstrap_mean_interval, metric_range
+from analysis.plots import plot_heatmap, plot_learning_curves, plot_metric_vs_param, plot_search_scatter
+from analysis.report import REPORT_SECTIONS, REPORT_TABLES, build_report
 from analysis.resonator_report import plot_convergence_curves, plot_sops
+from analysis.run_activity import plot_run_activity, run_activity
 from analysis.pareto import non_dominated, pareto_front, search_fronts
 from analysis.source import DEFAULT_DB, ExperimentNotFound, open_store
 from analysis.stats import aggregate_sweep, alif_trials, ci95_halfwidth, learning_curves, sop_ratio_vs_alif, summarize
@@ -27,8 +30,10 @@ from analysis.tempotron_plots import plot_tempotron_run
 from experiment.trained_run import load_trained_run
 
 __all__ = [
-    "DEFAULT_DB", "REPORT_SECTIONS", "ExperimentNotFound", "aggregate_sweep", "alif_trials", "build_report",
-    "capacity_curve", "ci95_halfwidth", "estimate_alpha_c", "learning_curves", "load_experiments", "load_metrics",
+    "DEFAULT_DB", "REPORT_SECTIONS", "REPORT_TABLES", "ExperimentNotFound", "aggregate_sweep", "alif_trials",
+    "bootstrap_mean_interval", "build_report", "capacity_curve", "ci95_halfwidth", "compare_samples", "compare_trials",
+    "describe_comparison", "estimate_alpha_c", "metric_range", "plot_run_activity", "plot_search_scatter",
+    "run_activity", "learning_curves", "load_experiments", "load_metrics",
     "load_runs", "load_trained_run", "non_dominated", "open_store", "pareto_front", "plot_capacity_curve",
     "plot_convergence_curves", "plot_heatmap", "plot_learning_curves", "plot_metric_vs_param", "plot_sops",
     "plot_tempotron_run", "search_fronts", "sop_ratio_vs_alif", "summarize", "top_runs", "varying_params",
