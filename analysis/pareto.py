@@ -6,11 +6,11 @@ in every objective and better in one (equal points keep each other). Points left
 without a COMPLETED run, those missing an objective value (NaN), and those the median pruner
 stopped (a run with ``pruned_at_epoch`` in its summary): their training was cut short, so their
 values are not comparable. ``show`` prints the fronts, ``show --json`` returns them, and the
-report draws them (a scatter of the first two objectives) and lists them in a table.
+report lists them in a table (``REPORT_TABLES``) and draws them over the first two objectives
+(``REPORT_SECTIONS``).
 """
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.frames import COMPLETED, RunTable, read_run_table
-from analysis.report import REPORT_SECTIONS
+from analysis.report import REPORT_SECTIONS, REPORT_TABLES
 from analysis.source import DB, Experiment, reading, resolve_experiment
 from analysis.stats import completed_values, group_stats
 from settings.sweep import PRUNED_AT_EPOCH, search_objectives
@@ -140,16 +140,12 @@ def describe(search: SearchFront) -> str:
             + (f", {pruned} pruned" if pruned else "") + ")")
 
 
-def fronts_html(experiment: Experiment, db: DB = None, version: int | None = None) -> str:
-    """The report's section: one table per search (its front, with the sampled parameters);
-    empty without a search."""
-    fronts = search_fronts(experiment, db, version)
-    parts = []
-    for name, search in fronts.items():
-        parts.append(f"<h3>search {html.escape(name)}</h3><p>{html.escape(describe(search))}</p>")
-        parts.append(search.front.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="-")
-                     if len(search.front) else "<p>No completed point yet.</p>")
-    return "<h2>Searches</h2>\n" + "\n".join(parts) if parts else ""
+def front_tables(record: Any, store: Any) -> list[tuple[str, pd.DataFrame, str]]:
+    """The report's tables (``REPORT_TABLES``): one per search, its front with the sampled params."""
+    return [(f"search {name}: {'best point' if len(search.objectives) == 1 else 'Pareto front'}", search.front,
+             describe(search) + "; values are means over a point's COMPLETED repeats, _n their count; pruned "
+                                "points and points missing a value are left out")
+            for name, search in search_fronts(record, store).items()]
 
 
 def plot_front(search: SearchFront, out: str | Path) -> Path | None:
@@ -170,7 +166,9 @@ def plot_front(search: SearchFront, out: str | Path) -> Path | None:
         axes.scatter(pruned[x], pruned[y], facecolors="none", edgecolors="0.6", label="pruned")
     front = search.front.sort_values(x)
     axes.plot(front[x], front[y], "o-", color="C3", label="Pareto front")
-    axes.set(xlabel=x, ylabel=y, title=f"search {search.name}")
+    names = [o["metric"] for o in search.objectives[:2]]
+    axes.set(xlabel=f"{names[0]} (mean over repeats)", ylabel=f"{names[1]} (mean over repeats)",
+             title=f"search {search.name}")
     axes.grid(alpha=0.3)
     axes.legend(fontsize="small")
     return _save(figure, out)
@@ -187,3 +185,4 @@ def _report_section(record: Any, folder: Path, store: Any) -> list[tuple[str, Pa
 
 
 REPORT_SECTIONS["pareto_fronts"] = _report_section
+REPORT_TABLES["pareto_fronts"] = front_tables

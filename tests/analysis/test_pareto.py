@@ -116,3 +116,15 @@ def test_means_equal_up_to_round_off_are_a_tie():
     frame = pd.DataFrame({"acc": [(0.9 + 0.8) / 2, (0.85 + 0.85) / 2], "spikes": [0.2, 0.2]})
     assert frame["acc"][0] != frame["acc"][1]
     assert non_dominated(frame, [True, False]).tolist() == [True, True]
+
+
+def test_the_report_lists_and_draws_the_front(search_db, tmp_path):
+    from analysis.report import build_report
+
+    page = build_report("sparse", out_dir=tmp_path / "report", db=search_db).read_text()
+    section = page.split("search s: Pareto front</h2>", 1)[1].split("</table>", 1)[0]
+    assert "3 of 5 completed points, 1 pruned" in section
+    assert [name for name in POINTS if f"<td>{name}</td>" in section] == ["s-0", "s-1", "s-2"]
+    assert "<th>loss.omega</th>" in section
+    assert (tmp_path / "report" / "pareto_s.png").stat().st_size > 0
+    assert "pareto_s.png" in page
