@@ -1,5 +1,5 @@
 """Spike encoders (registered on import)."""
-from encoders import latency, linear_time, rate  # noqa: F401
+from encoders import latency, level_crossing, linear_time, population, rate  # noqa: F401
 from encoders.base import Encoder
 
 __all__ = ["Encoder"]

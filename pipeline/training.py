@@ -152,12 +152,15 @@ class TrainingPipeline:
     def encode(self, split: Split, generator: torch.Generator | None = None,
                input_kind: str = "features") -> EncodedSplit:
         """Features go through the encoder (or are fed as one step without one); a sequence data
-        set's ``[P, T, F]`` samples are fed as they are, time-major ``[T, P, F]``. A sequence stored
+        set's ``[P, T, F]`` samples are fed as they are, time-major ``[T, P, F]`` (through an encoder
+        that ``takes_sequences``, as LevelCrossingEncoder, when one is set). A sequence stored
         compactly (integer or bool, as SHD's uint8 spike counts) stays so on the device and is cast
         to the run's dtype one batch at a time."""
-        compact = input_kind == "sequence" and not split.x.is_floating_point()
+        compact = input_kind == "sequence" and not split.x.is_floating_point() and self.encoder is None
         if input_kind == "sequence":
             inputs: Inputs = split.x.transpose(0, 1)
+            if self.encoder is not None:
+                inputs = self.encoder.encode_sequence(inputs, generator)
         elif self.encoder is None:
             inputs = split.x.unsqueeze(0)
         else:

@@ -19,6 +19,11 @@ VAL_LOSS, VAL_ACC = "val_loss", "val_acc"
 TEST_LOSS, TEST_ACC = "test_loss", "test_acc"
 LR, EPOCH_TIME = "lr", "epoch_time_s"
 SPIKES_PER_SAMPLE, SPIKES_PER_STEP = "spikes_per_sample", "spikes_per_step"
+#: what the SparsityMetrics callback records per source of spikes (``<measure>/<source>``: a
+#: spiking layer ``layer_<i>`` of the model, or ``input``, the pipeline encoder's spikes), and
+#: ``spike_density`` over all of them
+SPARSITY_MEASURES = ("spike_density", "binary_sparsity", "hoyer_sparsity", "temporal_sparsity")
+SPIKE_DENSITY, INPUT_SOURCE = "spike_density", "input"
 N_PARAMS = "n_params"
 #: the summary values of the spike counts at the selected epoch (``best_epoch``)
 SPIKES_AT_BEST = {SPIKES_PER_SAMPLE: "spikes_per_sample_at_best", SPIKES_PER_STEP: "spikes_per_step_at_best"}
@@ -40,6 +45,11 @@ SUMMARY_COSTS = (N_PARAMS, SPIKES_AT_BEST[SPIKES_PER_SAMPLE], *CONVERGENCE)
 def split_metric(split: str, what: str) -> str:
     """``<split>_<what>``: ``split_metric("val", "acc") == "val_acc"``."""
     return f"{split}_{what}"
+
+
+def sparsity_metric(measure: str, source: str) -> str:
+    """``<measure>/<source>``: ``sparsity_metric("hoyer_sparsity", "layer_0") == "hoyer_sparsity/layer_0"``."""
+    return f"{measure}/{source}"
 
 
 def label_metric(split: str, label: int) -> str:

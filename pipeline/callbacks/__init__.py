@@ -1,5 +1,6 @@
 """Training callbacks (registered on import)."""
 from pipeline.callbacks import checkpoint, csv_logger, early_stopping, progress, run_plots, spike_recorder, tracker, weight_bumping  # noqa: F401
+from pipeline.callbacks import sparsity  # noqa: F401
 from pipeline.callbacks.base import Callback
 from pipeline.callbacks.checkpoint import ModelCheckpoint
 from pipeline.callbacks.csv_logger import CSVLogger
