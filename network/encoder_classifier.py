@@ -22,6 +22,8 @@ class EncoderClassifier(Model):
         classifier: the model that classifies the encoder's spikes.
     """
 
+    takes_images = True  # inputs [T, B, C, H, W] (data layout: image)
+
     def __init__(self, input_size: int | tuple[int, ...], encoder: Factory[Layer], classifier: Factory[Model]):
         super().__init__()
         self.input_size = input_size

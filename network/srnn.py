@@ -45,6 +45,8 @@ class SRNN(Model):
         surrogate: pseudo-derivative of the spike.
     """
 
+    takes_images = True  # inputs [T, B, C, H, W] (data layout: image)
+
     def __init__(self, input_size: int | tuple[int, ...], out_features: PositiveInt, hidden: PositiveInt = 56,
                  beta: Annotated[float, Gt(0), Lt(1)] = 0.9, v_th: float = 1.0, surrogate: Surrogate = "FastSigmoid"):
         super().__init__()

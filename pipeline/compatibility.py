@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 
 from network.losses import Loss
-from settings.registries import DATASETS, ENCODERS, KERNELS, LAYERS, LEARNING_RULES, LOSSES, READOUTS
+from settings.registries import DATASETS, ENCODERS, KERNELS, LAYERS, LEARNING_RULES, LOSSES, MODELS, READOUTS
 from settings.schema import build
 
 Problem = tuple[str, str]
@@ -43,6 +43,10 @@ def compatibility_problems(params: dict) -> list[Problem]:
                                     f"sample ({encoder['type']} turns features into spikes; encoders of sequences: "
                                     f"{', '.join(sequential)})"))
     model = params["model"]
+    if getattr(dataset, "layout", "flat") == "image" and not getattr(MODELS.get(model["type"]), "takes_images", False):
+        takes = ", ".join(name for name in MODELS.names() if getattr(MODELS.get(name), "takes_images", False))
+        problems.append(("data.layout", f"must be flat for a {model['type']} model (its layers take flat features), "
+                                        f"got 'image'; or use a model that takes images: {takes}"))
     if model.get("type") != "Network":
         return problems
     readout = model["readout"]

@@ -23,6 +23,8 @@ MINIMAL = {
     "Recurrent": {"out_features": 3, "kernel": "LIFKernel"},
     "LeakyIntegrator": {"out_features": 3},
     "Network": {"layers": [{"type": "Dense", "out_features": 3, "kernel": "LIFKernel"}], "readout": "SpikeCount"},
+    "SRNN": {"out_features": 3}, "Spikformer": {"out_features": 3, "embed_dim": 8, "depth": 1},
+    "EncoderClassifier": {"encoder": "STAL", "classifier": {"type": "SRNN", "out_features": 3}},
     "StepLR": {"step_size": 2}, "MultiStepLR": {"milestones": [1, 2]}, "ExponentialLR": {"gamma": 0.9},
     "CosineAnnealingLR": {"T_max": 5}, "CyclicLR": {"base_lr": 0.001, "max_lr": 0.01},
     "OneCycleLR": {"max_lr": 0.01, "total_steps": 20}, "CosineAnnealingWarmRestarts": {"T_0": 3},
@@ -93,16 +95,23 @@ def test_layers_and_models(name):
         x = (torch.rand(15, 2, 6) < 0.5).float()
         out = module(x)
         if registry is LAYERS:
-            assert out.out.shape == (15, 2, 3)
-            return module, out.out, out.membrane
+            # [T', B, *out_features]: a learned encoder (STAL) makes psi steps of each input step
+            size = module.out_features
+            assert out.out.shape[0] % 15 == 0 and out.out.shape[1:] == (2, *(size if isinstance(size, tuple) else (size,)))
+            return module, out, out.membrane
         assert out.scores.shape == (2, 3)
-        return module, out.scores, out.traces[0].membrane
+        return module, out, out.traces[0].membrane
 
     module, out, membrane = run(0)
     _, out_again, membrane_again = run(0)
-    assert torch.equal(out, out_again) and torch.equal(membrane, membrane_again)
+    value = out.out if registry is LAYERS else out.scores
+    assert torch.equal(value, out_again.out if registry is LAYERS else out_again.scores)
+    assert torch.equal(membrane, membrane_again)
     assert not torch.equal(membrane, run(1)[2])  # the seed does reach the weights and the input
-    membrane.sum().backward()
+    # every parameter reaches the membrane, the scores or a penalty term (a STAL's match projections)
+    penalties = (out.penalty or {}) if registry is LAYERS else out.penalties()
+    total = membrane.sum() + (0 if registry is LAYERS else out.scores.sum())
+    (total + sum(term.sum() for term in penalties.values())).backward()
     assert all(p.grad is not None for p in module.parameters())
 
 
