@@ -166,3 +166,25 @@ def test_sparsity_metrics_are_recorded_every_epoch_and_match_the_measures(tmp_pa
     both = torch.cat([s.flatten() for s in check.expected.values()])
     assert last["spike_density"] == pytest.approx(float(both.sum()) / both.numel(), rel=1e-9)
     assert 0 < last["spike_density/layer_0"] < 1
+
+
+def test_encoder_loss_trains_a_conv_stal_and_its_eval_spikes_are_binary():
+    """A ConvSTAL pretrained with the multi-channel encoder loss: the loss falls, and the metrics
+    (eval mode) count binarised spikes, so density and binary sparsity add up to 1."""
+    config = """\
+data: {type: Digits, val_fraction: 0.2, test_fraction: 0.2, layout: image}
+model:
+  type: EncoderClassifier
+  encoder: {type: ConvSTAL, channels: 4, psi: 5}
+  classifier: {type: SRNN, out_features: 10}
+loss: {type: EncoderLoss, per_channel: true}
+optimizer: {type: Adam, lr: 0.01}
+callbacks: [SparsityMetrics]
+epochs: 2
+batch_size: 64
+"""
+    history = make_pipeline(config).fit(seed=0).history
+    assert history[-1]["train_loss"] < history[1]["train_loss"] and history[-1]["val_loss"] < 0.5 * history[0]["val_loss"]
+    for h in history:
+        assert h["spike_density/layer_0"] + h["binary_sparsity/layer_0"] == pytest.approx(1.0, abs=1e-9)
+    assert history[-1]["spike_density/layer_0"] > 0
