@@ -165,17 +165,42 @@ def ensure_parent_runs(tracking_uri: str, experiment_name: str, trials: dict[str
     for run in _search_runs(client, experiment_id, f"tags.`{KIND_TAG}` = 'trial'"):
         existing.setdefault((run.data.tags.get(TRIAL_TAG), run.data.tags.get(CONFIG_HASH_TAG)), run)
     parents: dict[str, str] = {}
+    groups: dict[str, str] = {}  # staged trial -> the run its stages nest under
     for name, config in trials.items():
         params = mlflow_params(config)
         digest = (config_hashes or {}).get(name) or params_digest(params)
         run = existing.get((name, digest))
         if run is None:
-            run = client.create_run(experiment_id, run_name=name, start_time=(start_times or {}).get(name),
-                                    tags={KIND_TAG: "trial", TRIAL_TAG: name, CONFIG_HASH_TAG: digest})
+            tags = {KIND_TAG: "trial", TRIAL_TAG: name, CONFIG_HASH_TAG: digest}
+            staged = _staged_trial(config)
+            if staged is not None:
+                tags[PARENT_TAG] = _stage_group(client, experiment_id, staged, groups)
+            run = client.create_run(experiment_id, run_name=name, start_time=(start_times or {}).get(name), tags=tags)
         missing = {k: v for k, v in params.items() if k not in run.data.params}
         _log_batch(client, run.info.run_id, params=missing)
         parents[name] = run.info.run_id
     return parents
+
+
+def _staged_trial(config: dict[str, Any]) -> str | None:
+    """The trials.yaml trial a stage's trial belongs to (settings.stages), None for other trials."""
+    stage = config.get("stage")
+    return stage.get("trial") if isinstance(stage, dict) else config.get("stage.trial")
+
+
+def _stage_group(client: Any, experiment_id: str, trial: str, groups: dict[str, str]) -> str:
+    """The run that the stages of staged trial ``trial`` nest under (a FINISHED container, tagged
+    ``spikelab.kind: staged_trial``), found again or created."""
+    if trial not in groups:
+        found = [r for r in _search_runs(client, experiment_id, f"tags.`{KIND_TAG}` = 'staged_trial'")
+                 if r.data.tags.get(TRIAL_TAG) == trial]
+        if found:
+            groups[trial] = found[0].info.run_id
+        else:
+            run = client.create_run(experiment_id, run_name=trial, tags={KIND_TAG: "staged_trial", TRIAL_TAG: trial})
+            client.set_terminated(run.info.run_id, "FINISHED")
+            groups[trial] = run.info.run_id
+    return groups[trial]
 
 
 def params_digest(params: dict[str, str]) -> str:

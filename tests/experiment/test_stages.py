@@ -331,3 +331,27 @@ def test_a_kill_9_in_the_second_stage_resumes_the_second_stage_only(tmp_path):
     epochs = [e for (e,) in rows(db, "SELECT DISTINCT m.epoch FROM metric m JOIN run r ON r.id = m.run_id "
                                      "WHERE r.stage = 'classifier' ORDER BY m.epoch")]
     assert epochs == list(range(41))
+
+
+@pytest.mark.slow
+def test_stages_nest_under_their_trial_in_mlflow(tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    folder, db = experiment(tmp_path, staged(repeat=1, encoder={"epochs": 1}, classifier={"epochs": 1}))
+    uri = f"sqlite:///{tmp_path / 'out' / 'mlflow.db'}"
+    (folder / "experiment.yaml").write_text(f"name: stexp\nbase_dir: {tmp_path / 'out'}\nmlflow: {{enabled: true, "
+                                            f"tracking_uri: '{uri}'}}\nrun_plots: false\n")
+    assert main.main(["run", str(folder), "--no-progress"]) == 0
+    client = MlflowClient(uri)
+    runs = client.search_runs([client.get_experiment_by_name("stexp").experiment_id])
+    by_name = {r.info.run_name: r for r in runs}
+    group = by_name["st"]
+    assert group.data.tags["spikelab.kind"] == "staged_trial" and group.info.status == "FINISHED"
+    for stage in ("encoder", "classifier"):
+        parent = by_name[f"st.{stage}"]
+        assert parent.data.tags["mlflow.parentRunId"] == group.info.run_id
+        child = by_name[f"st.{stage}/repeat_0"]
+        assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
+        assert child.data.tags["spikelab.stage"] == stage
+    (encoder_id,), = rows(db, "SELECT id FROM run WHERE stage = 'encoder'")
+    assert by_name["st.classifier/repeat_0"].data.tags["spikelab.upstream_run_id"] == str(encoder_id)
