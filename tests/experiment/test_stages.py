@@ -97,6 +97,40 @@ def test_a_changed_encoder_stage_is_refused_as_a_changed_classifier_too(tmp_path
     assert "stage.init_from.config_hash" in err
 
 
+def test_every_point_of_a_sweep_gets_its_stages(tmp_path):
+    folder, _ = experiment(tmp_path, staged(sweep={"optimizer.lr": [0.01, 0.02]}))
+    trials = link_local(resolve_experiment(folder).trials)
+    assert [(t.name, t.group) for t in trials] == [
+        ("st-lr=0.01.encoder", "st"), ("st-lr=0.01.classifier", "st"),
+        ("st-lr=0.02.encoder", "st"), ("st-lr=0.02.classifier", "st")]
+    by_name = {t.name: t for t in trials}
+    for lr in ("0.01", "0.02"):
+        classifier = by_name[f"st-lr={lr}.classifier"].config
+        assert classifier["optimizer"]["lr"] == float(lr)
+        assert classifier["stage"]["init_from"]["config_hash"] == config_hash(by_name[f"st-lr={lr}.encoder"].config)
+
+
+def test_the_store_records_stages_and_fails_a_blocked_run_without_an_attempt(store_url):
+    from experiment.store import NewRun, RunStatus, SQLStore, environment_capsule
+
+    with SQLStore.create(store_url) as store:
+        exp = store.open_experiment("e", "", 0, "here", {}, environment_capsule())
+        upstream_trial = store.upsert_trial(exp.id, "t.encoder", {"a": 1}, "h1")
+        downstream_trial = store.upsert_trial(exp.id, "t.classifier", {"a": 2}, "h2")
+        (up,) = store.ensure_runs(exp.id, [NewRun(upstream_trial.id, "h1", 0, 5, "o/1", "encoder")])
+        (down,) = store.ensure_runs(exp.id, [NewRun(downstream_trial.id, "h2", 0, 5, "o/2", "classifier", up.id)])
+        assert (up.stage, up.upstream_run_id, down.stage, down.upstream_run_id) == ("encoder", None, "classifier", up.id)
+        store.fail_blocked(down.id, "not started: upstream FAILED")
+        blocked = store.run(down.id)
+        assert (blocked.status, blocked.attempts, blocked.error_type, blocked.error_message) == (
+            RunStatus.FAILED, 0, "UpstreamNotCompleted", "not started: upstream FAILED")
+        assert store.attempts(down.id) == []
+        attempt = store.claim_run(up.id, "host", 1)
+        store.finish_run(up.id, attempt.id, RunStatus.COMPLETED, summary={})
+        store.fail_blocked(up.id, "must not apply to a completed run")
+        assert store.run(up.id).status == RunStatus.COMPLETED and store.run(up.id).error_message is None
+
+
 # --- validation ------------------------------------------------------------------------------------
 @pytest.mark.parametrize("stages, message", [
     ([{"name": "a"}, {"name": "b", "init_from": "nope", "freeze": ["layers.0"]}],
