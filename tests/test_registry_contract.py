@@ -144,10 +144,14 @@ def test_losses(name):
     spikes = (torch.rand(5, 4, 6) < 0.3).float().requires_grad_()
     per_step = loss.target_kind() == "per_step"
     targets = torch.tensor([[0, 1, 2, 1, 0]] * 4) if per_step else torch.tensor([0, 1, 2, 1])
-    record = LossInput(step_scores.mean(dim=0), targets, step_scores=step_scores, spikes=(spikes,))
+    # the terms a learned encoder reports (network/stal.py), for the losses that read them
+    match = torch.rand(2, 4, 6, requires_grad=True)
+    encoder = {"encoder.input": torch.rand(4, 6), "encoder.match": match, "encoder.spikes": spikes.sum(dim=(0, 2)),
+               "encoder.psi": torch.tensor(5.0)}
+    record = LossInput(step_scores.mean(dim=0), targets, step_scores=step_scores, spikes=(spikes,), penalties=encoder)
     value = loss(record)
     value.backward()
-    assert value.dim() == 0 and (step_scores.grad is not None or spikes.grad is not None)
+    assert value.dim() == 0 and any(t.grad is not None for t in (step_scores, spikes, match))
     if not loss.regularizer:
         assert loss.predict(record).shape == targets.shape
 
