@@ -18,7 +18,8 @@ the model's output and the loss's input record. Callbacks may act: change weight
 in ``on_before_optimizer_step``/``on_batch_end``, request a stop, and log metrics of their own
 with ``state.log_metric(name, value)``, which join the epoch's metrics (database, CSV, MLflow).
 
-Within a hook, callbacks run by ascending ``order`` (MetricsTracker 0, EarlyStopping 10,
+Within a hook, callbacks run by ascending ``order`` (SparsityMetrics -10: it adds its metrics to
+the epoch's before they are recorded, MetricsTracker 0, EarlyStopping 10,
 ModelCheckpoint 20, CSVLogger 30, DBLogger 40, RunLog 45, ProgressBar 90, SpikeRecorder 93,
 RunPlots 95, MLflowCallback 98: last, so that it logs the files the others wrote), ties in the
 order they were given. A callback's checkpointed state is stored under
