@@ -91,10 +91,14 @@ def compare_trials(experiment: Experiment, a: str, b: str, metric: str = "best_v
 
 def describe_comparison(result: dict[str, Any]) -> str:
     """One line for a notebook or a report: means, difference with its interval, p values and
-    effect sizes of a :func:`compare_trials` result."""
+    effect sizes of a :func:`compare_trials` result (what needs more runs says so)."""
+    def number(key: str, spec: str = ".3g") -> str:
+        return "n/a" if math.isnan(result[key]) else format(result[key], spec)
+
+    interval = ("no interval (needs 2 runs a side)" if math.isnan(result["diff_lo"]) else
+                f"95% bootstrap CI [{result['diff_lo']:+.4g}, {result['diff_hi']:+.4g}]")
     return (f"{result['metric']}: {result['a']} {result['mean_a']:.4g} (n={result['n_a']}) vs {result['b']} "
-            f"{result['mean_b']:.4g} (n={result['n_b']}); difference {result['diff']:+.4g}, 95% bootstrap CI "
-            f"[{result['diff_lo']:+.4g}, {result['diff_hi']:+.4g}]; Welch t = {result['welch_t']:.3g} "
-            f"(p = {result['welch_p']:.3g}), Mann-Whitney U = {result['mannwhitney_u']:.3g} "
-            f"(p = {result['mannwhitney_p']:.3g}); Cohen's d = {result['cohens_d']:.3g}, "
-            f"Cliff's delta = {result['cliffs_delta']:.3g}")
+            f"{result['mean_b']:.4g} (n={result['n_b']}); difference {result['diff']:+.4g}, {interval}; "
+            f"Welch t = {number('welch_t')} (p = {number('welch_p')}), Mann-Whitney U = {number('mannwhitney_u')} "
+            f"(p = {number('mannwhitney_p')}); Cohen's d = {number('cohens_d')}, "
+            f"Cliff's delta = {number('cliffs_delta')}")

@@ -15,6 +15,8 @@
   every epoch; summaries final_val_acc, final_train_loss, final_spikes_per_sample.
 - ``mixed`` and ``many`` (``mixed_db``): a grid and a search in one experiment, and nine plain
   trials (see the fixture).
+- ``nbtour`` (``tour_db``) with run folders and a spike recording, and ``capacity``
+  (``capacity_nb_db``): what the notebooks run against (see the fixtures).
 """
 from __future__ import annotations
 
@@ -55,8 +57,8 @@ def add_trial(store: SQLStore, experiment_id: int, name: str, cfg: dict, group: 
 
 
 def add_run(store: SQLStore, trial, repeat: int, status: RunStatus, summary: dict | None = None,
-            epochs: list[dict] = ()) -> int:
-    new = NewRun(trial.id, trial.config_hash, repeat, 1000 + repeat, f"out/{trial.name}/repeat_{repeat}")
+            epochs: list[dict] = (), output_dir: str | None = None) -> int:
+    new = NewRun(trial.id, trial.config_hash, repeat, 1000 + repeat, output_dir or f"out/{trial.name}/repeat_{repeat}")
     [run] = store.ensure_runs(trial.experiment_id, [new])
     if status is RunStatus.PENDING:
         return run.id
@@ -156,4 +158,54 @@ def mixed_db(tmp_path_factory: pytest.TempPathFactory) -> str:
             trial = add_trial(store, many.id, f"t{i}", config(0.01 * (i + 1)))
             add_run(store, trial, 0, RunStatus.COMPLETED, {"best_val_acc": i / 10},
                     [{"val_acc": i / 20, "train_loss": 1 - i / 10}, {"val_acc": i / 10, "train_loss": 1 - i / 9}])
+    return url
+
+
+def synthetic_recording(epoch: int):
+    """Two samples, one spiking layer of 3 neurons over 5 steps, 2 spikes."""
+    import numpy as np
+
+    from tools.recordings import LayerRecording, Recording
+
+    spikes = np.zeros((5, 2, 3), dtype=np.float32)
+    spikes[1, 0, 2] = spikes[3, 1, 0] = 1.0
+    layer = LayerRecording(spikes, np.linspace(0, 1, 30, dtype=np.float32).reshape(5, 2, 3), True)
+    return Recording(epoch, "test", np.array([4, 9]), np.array([0, 1]), np.array([0, 0]),
+                     np.zeros((2, 2), dtype=np.float32), {"layers.0": layer}, 1.0)
+
+
+@pytest.fixture(scope="session")
+def tour_db(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """``nbtour``: trials lr=0.01 and lr=0.1 (best_val_acc 0.7, 0.75, 0.8 and 0.85, 0.9, 0.95),
+    each run with a folder; the best run's holds a spike recording of epoch 2."""
+    from tools.recordings import recording_path, save_recording
+
+    tmp = tmp_path_factory.mktemp("nbtour")
+    url = f"sqlite:///{tmp / 'tour.db'}"
+    with SQLStore.create(url) as store:
+        exp = store.open_experiment("nbtour", "notebook tour", 1, "configs/nbtour", {}, {})
+        for lr, finals in ((0.01, [0.7, 0.75, 0.8]), (0.1, [0.85, 0.9, 0.95])):
+            trial = add_trial(store, exp.id, f"lr={lr:g}", config(lr), "lr", {"optimizer.lr": lr})
+            for repeat, final in enumerate(finals):
+                folder = tmp / trial.name / f"repeat_{repeat}"
+                folder.mkdir(parents=True)
+                add_run(store, trial, repeat, RunStatus.COMPLETED, {"best_val_acc": final},
+                        [{"val_acc": final * e / 2, "train_loss": 1 - final * e / 2} for e in range(3)], str(folder))
+                if final == 0.95:
+                    save_recording(synthetic_recording(2), recording_path(folder, 2))
+    return url
+
+
+@pytest.fixture(scope="session")
+def capacity_nb_db(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """``capacity``: N = 100 at loads 1, 2, 3, 4 with 4, 3, 1, 0 perfect runs of 4."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('nbcapacity') / 'capacity.db'}"
+    with SQLStore.create(url) as store:
+        exp = store.open_experiment("capacity", "capacity", 1, "configs/capacity", {}, {})
+        for alpha, perfect in zip((1, 2, 3, 4), (4, 3, 1, 0)):
+            cfg = {"data": {"type": "RandomDataset", "size": alpha * 100, "input_size": 100}, "epochs": 10}
+            trial = add_trial(store, exp.id, f"P{alpha * 100}", cfg, "loads", {"data.size": alpha * 100})
+            for repeat in range(4):
+                acc = 1.0 if repeat < perfect else 0.95
+                add_run(store, trial, repeat, RunStatus.COMPLETED, {"best_train_acc": acc, "final_train_acc": acc})
     return url

@@ -45,6 +45,8 @@ def test_compare_trials_reads_completed_runs(known_db: str) -> None:
     assert result["cohens_d"] == pytest.approx(cohens_d(A, B))
     line = describe_comparison(result)
     assert "Welch t = 3.36" in line and "Cliff's delta = 1" in line and "(n=3)" in line
+    one = describe_comparison({**result, **compare_samples([0.9], [0.8, 0.7])})
+    assert "no interval (needs 2 runs a side)" in one and "Welch t = n/a (p = n/a)" in one
     with pytest.raises(ValueError, match=r"trial must be one of 'lr=0.01', 'lr=0.1', got 'lr=1'"):
         compare_trials("demo", "lr=0.01", "lr=1", metric="final_val_acc", db=known_db)
     with pytest.raises(ValueError, match="did you mean"):
