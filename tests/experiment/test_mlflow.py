@@ -2,19 +2,11 @@
 Python client and through the REST API of a real ``mlflow server``."""
 from __future__ import annotations
 
-import json
 import logging
 import math
-import os
 import shlex
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,7 +106,8 @@ def test_experiment_has_a_parent_run_per_trial_and_a_child_run_per_repeat(mirror
     for parent in parents:
         trial = parent.info.run_name
         assert mirror.parents[trial] == parent.info.run_id
-        assert parent.data.tags["spikelab.trial"] == trial and parent.info.status == "FINISHED"
+        # a parent waits for its repeats: the session (mlflow_sync.update_parents) finishes it
+        assert parent.data.tags["spikelab.trial"] == trial and parent.info.status == "RUNNING"
         assert parent.data.params["model.layers.0.kernel.tau_m"] == "10.0"
         assert parent.data.params["optimizer.lr"] == str(TRIALS[trial]["optimizer"]["lr"])
         kids = children(client, parent.info.run_id)
@@ -288,80 +281,12 @@ def test_the_ui_command_is_one_mlflow_accepts(tmp_path, monkeypatch):
     assert mlflow_ui_command("postgresql://u@host/db") == "mlflow ui --backend-store-uri postgresql://u@host/db"
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def get_json(base: str, path: str, **query) -> dict:
-    with urllib.request.urlopen(f"{base}{path}?{urllib.parse.urlencode(query)}", timeout=30) as response:
-        return json.load(response)
-
-
-def post_json(base: str, path: str, body: dict) -> dict:
-    request = urllib.request.Request(f"{base}{path}", data=json.dumps(body).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.load(response)
-
-
-def wait_until_up(base: str, server: subprocess.Popen, log: Path, timeout_s: float = 600.0) -> bool:
-    """True once the server answers; False if it exited because its port was taken meanwhile
-    (the free port is only free until someone else binds it). ``timeout_s`` only guards a hang."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            text = log.read_text()
-            if "address already in use" in text.lower():
-                return False
-            pytest.fail(f"mlflow server exited with {server.returncode}:\n{text[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{base}/health", timeout=2) as response:
-                if response.status == 200:
-                    return True
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.5)
-    pytest.fail(f"mlflow server did not answer within {timeout_s:.0f} s:\n{log.read_text()[-3000:]}")
-
-
-def start_server(mirror) -> tuple[subprocess.Popen, str]:
-    """``mlflow server`` on a free port of 127.0.0.1 (a new port if another process took it first)."""
-    log = mirror.folder / "server.log"
-    for _ in range(5):
-        port = free_port()
-        command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", mirror.uri,
-                   "--default-artifact-root", str(mirror.folder / "mlartifacts"),
-                   "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
-        with log.open("w") as out:
-            server = subprocess.Popen(command, cwd=mirror.folder, stdout=out, stderr=subprocess.STDOUT,
-                                      start_new_session=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
-        base = f"http://127.0.0.1:{port}"
-        try:
-            if wait_until_up(base, server, log):
-                return server, base
-        except BaseException:
-            stop(server)
-            raise
-    pytest.fail("mlflow server found no free port in 5 tries")
-
-
-def stop(server: subprocess.Popen) -> None:
-    try:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(server.pid, signal.SIGKILL)
-        server.wait()
-    except ProcessLookupError:
-        pass
-
-
 @pytest.mark.slow
-def test_mlflow_server_serves_the_runs_and_their_metrics(mirror):
-    server, base = start_server(mirror)
-    try:
+def test_mlflow_server_serves_the_runs_and_their_metrics(mirror, monkeypatch):
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    from mlflow_server import get_json, mlflow_server, post_json
+
+    with mlflow_server(mirror.uri, mirror.folder / "mlartifacts", mirror.folder) as base:
         experiment = get_json(base, "/api/2.0/mlflow/experiments/get-by-name", experiment_name=EXPERIMENT)["experiment"]
         search = "/api/2.0/mlflow/runs/search"
         parents = post_json(base, search, {"experiment_ids": [experiment["experiment_id"]],
@@ -385,8 +310,6 @@ def test_mlflow_server_serves_the_runs_and_their_metrics(mirror):
                     values = {m["step"]: float(m["value"]) for m in history}  # NaN arrives as the string "NaN"
                     assert values[2] == pytest.approx(epoch_metrics(2, seed)[key])
                     assert math.isnan(values[0]) == (key == "val_acc/label_3")
-    finally:
-        stop(server)
 
 
 def test_a_damaged_tracking_store_never_stops_a_sweep(tmp_path):
