@@ -125,14 +125,18 @@ class SparsityTerm(nn.Module):
     ``s`` the layer's per-unit spike counts (:func:`unit_counts`) and ``ramp = min(epoch /
     n_epochs, 1)``."""
 
-    def __init__(self, omega: float, c: float, n_epochs: int, layers: list[int] | None):
+    def __init__(self, omega: float, c: float, n_epochs: int, layers: list[int] | None, owner: str):
         super().__init__()
-        self.omega, self.c, self.n_epochs, self.layers = omega, c, n_epochs, layers
+        self.omega, self.c, self.n_epochs, self.layers, self.owner = omega, c, n_epochs, layers, owner
 
     def ramp(self, epoch: int) -> float:
         return min(epoch / self.n_epochs, 1.0)
 
     def forward(self, batch: LossInput) -> Tensor:
+        n = len(batch.spikes)
+        if self.layers is not None and any(not -n <= i < n for i in self.layers):
+            raise ValueError(f"{self.owner}.layers must be positions among the model's {n} spiking layer(s) (0 to {n - 1}, or "
+                             f"negative from the end), got {self.layers}")
         spikes = batch.spikes if self.layers is None else [batch.spikes[i] for i in self.layers]
         if not spikes:
             return batch.scores.new_zeros(())
@@ -161,7 +165,7 @@ class SpikeSparsityLoss(Loss):
     def __init__(self, omega: NonNegativeFloat = 1e-3, c: PositiveFloat = 1.0, n_epochs: PositiveInt = 10,
                  layers: list[int] | None = None):
         super().__init__()
-        self.term = SparsityTerm(omega, c, n_epochs, layers)
+        self.term = SparsityTerm(omega, c, n_epochs, layers, type(self).__name__)
 
     def compute(self, batch: LossInput) -> Tensor:
         return self.term(batch)
@@ -184,7 +188,7 @@ class CESpikeSparsityLoss(CrossEntropyLoss):
     def __init__(self, omega: NonNegativeFloat = 1e-3, c: PositiveFloat = 1.0, n_epochs: PositiveInt = 10,
                  layers: list[int] | None = None, label_smoothing: UnitInterval = 0.0):
         super().__init__(label_smoothing)
-        self.term = SparsityTerm(omega, c, n_epochs, layers)
+        self.term = SparsityTerm(omega, c, n_epochs, layers, type(self).__name__)
 
     def compute(self, batch: LossInput) -> Tensor:
         return super().compute(batch) + self.term(batch)

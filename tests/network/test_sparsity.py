@@ -101,6 +101,8 @@ def test_spike_sparsity_sums_over_layers_and_can_pick_them():
     assert float(both) == pytest.approx(first_only + second_only, rel=1e-5)
     picked = SpikeSparsityLoss(omega=0.1, c=2.0, n_epochs=4, layers=[1])(record)
     assert float(picked) == pytest.approx(second_only, rel=1e-5)
+    with pytest.raises(ValueError, match=r"SpikeSparsityLoss\.layers must be positions among the model's 2 spiking layer\(s\) .* got \[2\]"):
+        SpikeSparsityLoss(layers=[2])(record)
 
 
 def test_ce_plus_ss_is_cross_entropy_plus_the_ramped_penalty():
