@@ -55,8 +55,8 @@ def print_summary(result, out: TextIO | None = None, resume: str | None = None) 
         print(f"W&B:         wandb sync {root}/*/repeat_*/wandb/offline-run-*", file=out)
     name = shlex.quote(result.experiment.name)
     db = "" if is_default_db(result.db_url) else f" --db {shlex.quote(db_url)}"  # pastes into a shell
-    print(f"more:        {cli_command()} show {name}{db} | status {name}{db} | export {name} --csv {name}.csv{db}",
-          file=out)
+    print(f"more:        {cli_command()} show {name}{db} | status {name}{db} | report {name}{db} | "
+          f"export {name} --csv {name}.csv{db}", file=out)
     for outcome in result.failed:
         print(f"FAILED {outcome.label}: {outcome.error}", file=out)
     if result.unfinished:

@@ -57,7 +57,7 @@ def error_of(capsys) -> str:
 def test_run_prints_the_db_the_read_commands_need(two_versions, capsys):
     _, db, output = two_versions
     more = next(line for line in output.splitlines() if line.startswith("more:"))
-    assert more.count(f"--db {db}") == 3
+    assert more.count(f"--db {db}") == 4 and f"| report tiny --db {db} |" in more
     assert main.main(["show", "tiny"]) == 2
     assert "no database at outputs/spikelab.db" in error_of(capsys)
     assert main.main(["show", "tiny", "--db", db]) == 0
