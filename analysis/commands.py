@@ -63,7 +63,8 @@ def cmd_show(name: str, db: str | None, as_json: bool, top: int | None, metric: 
                                     for name, search in fronts.items()}
         emit_json(document, out)
         return 0
-    print(f"{record.name} (version {record.version}): mean ± std over COMPLETED repeats", file=out)
+    print(f"{record.name} (version {record.version}): mean ± sd (sample standard deviation) over the n COMPLETED "
+          "repeats of each trial", file=out)
     if frame is not None:
         for line in summary_table(frame.to_dict(orient="records"), headline_summary(metrics) or metrics[:4]):
             print("  " + line, file=out)

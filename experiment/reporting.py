@@ -36,7 +36,8 @@ def print_summary(result, out: TextIO | None = None, resume: str | None = None) 
         store.close()
     counts = Counter(run.status.value for run in runs)
     print(f"\nsummary of {result.experiment.name} (version {result.experiment.version}): "
-          + ", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items())), file=out)
+          + ", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items()))
+          + ("; mean ± sd over the n COMPLETED repeats of each trial" if counts.get("COMPLETED") else ""), file=out)
     metrics = headline_summary(sorted({key for _, key, _ in summaries}))
     if metrics:
         for line in summary_table(trial_summaries(runs, summaries, metrics), metrics):

@@ -35,3 +35,12 @@ def test_environment_capsule_section() -> None:
     section = _environment(capsule)
     assert capsule["python"] in section and f"torch {capsule['packages']['torch']}" in section
     assert (capsule["git_sha"] or "unknown") in section
+
+
+def test_show_says_what_its_plus_minus_is(known_db: str, capsys) -> None:
+    import main
+
+    assert main.main(["show", "demo", "--db", known_db]) == 0
+    out = capsys.readouterr().out
+    assert "demo (version 1): mean ± sd (sample standard deviation) over the n COMPLETED repeats of each trial" in out
+    assert "0.85 ± 0.05" in out  # final_val_acc of lr=0.01 over its 3 COMPLETED repeats
