@@ -5,7 +5,11 @@ layout. The runner writes ``config.yaml`` and ``run.json``, the callbacks the re
     run.json            who the run is (experiment, trial, repeat, seed, config hash)
     metrics.csv         one row per evaluated epoch (CSVLogger)
     log.txt             one line per event of every attempt (RunLog)
-    plots/              learning_curves.png (RunPlots), and what analysis draws for the run
+    plots/              learning_curves.png, confusion_matrix.png (RunPlots), recordings/ (SpikeRecorder's
+                        raster and trace plots), and what analysis draws for the run
+    confusion.json      the confusion matrix of the test split at the best checkpoint (RunPlots)
+    recordings/         epoch_<k>.npz: spikes and membrane traces of fixed samples (SpikeRecorder;
+                        layout and reader in tools.recordings)
     checkpoints/        best.pt and last.pt (ModelCheckpoint)
     tb/                 TensorBoard event files (loggers.tensorboard in experiment.yaml)
     profiler/epoch_<e>/ profiler_output.txt and trace.json.gz of a profiled epoch (loggers.profile)
@@ -20,7 +24,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from tools.recordings import recording_files
+
 CONFIG, RUN_INFO, METRICS, LOG = "config.yaml", "run.json", "metrics.csv", "log.txt"
+CONFUSION = "confusion.json"
 PLOTS, CHECKPOINTS = "plots", "checkpoints"
 TENSORBOARD, PROFILER = "tb", "profiler"
 LEARNING_CURVES = "learning_curves.png"
@@ -102,6 +109,8 @@ class RunFolder:
                  ("plot", self.plots / LEARNING_CURVES), ("checkpoint", self.checkpoint("best")),
                  ("checkpoint", self.checkpoint("last")))
         found = [(kind, path) for kind, path in files if path.is_file()]
+        found += [("confusion", self.path / CONFUSION)] if (self.path / CONFUSION).is_file() else []
+        found += [("recording", path) for path in recording_files(self.path).values()]
         found += [("tensorboard", path) for path in sorted(self.tensorboard.glob("events.out.tfevents.*"))]
         found += [("profile", path) for path in sorted(self.profiler.glob("epoch_*/*"), key=_epoch_order)
                   if path.is_file()]
