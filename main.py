@@ -96,12 +96,20 @@ def build_parser() -> argparse.ArgumentParser:
                              "original-framework folder, docs/legacy_yaml.md): save each section as the file it "
                              "names")
 
-    evaluate = sub.add_parser("eval", help="evaluate a saved run on its test split")
+    evaluate = sub.add_parser("eval", help="evaluate a saved run on its test split",
+                              description="Loss and accuracy of a saved run's checkpoint on one split; for a "
+                                          "first-spike model also its figures (output and hidden spike times, "
+                                          "weights, confusion matrix, the Yin-Yang decision map; docs/first_spike.md).")
     evaluate.add_argument("run_dir", help="a run folder, outputs/<experiment>/<trial>/repeat_<k>")
-    evaluate.add_argument("--checkpoint", default="best", help="best, last, or a path to a .pt file")
+    evaluate.add_argument("--checkpoint", default="best",
+                          help="best, last, epoch:N (checkpoints/epoch_<N>.pt, kept by ModelCheckpoint's keep_every "
+                               "or keep; or best/last when taken after epoch N), or a path to a .pt file")
     evaluate.add_argument("--split", default="test", choices=["train", "val", "test"],
                           help="data split to evaluate on (default: test)")
     evaluate.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    evaluate.add_argument("--plots-dir", metavar="DIR",
+                          help="where the figures go (default: plots/eval_<split>_epoch_<N>/ in the run folder)")
+    evaluate.add_argument("--no-plots", action="store_true", help="no figures, only the metrics")
 
     export_nir = sub.add_parser("export-nir", help="write a trained run's model as a NIR graph (docs/nir.md)",
                                 description="Convert a trained run's network (Dense/Recurrent layers of LIF or LI "
@@ -270,7 +278,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from experiment.commands import cmd_eval as evaluate
 
-    return evaluate(args.run_dir, args.checkpoint, args.split, args.json)
+    return evaluate(args.run_dir, args.checkpoint, args.split, args.json, plots=not args.no_plots,
+                    plots_dir=args.plots_dir)
 
 
 def cmd_export_nir(args: argparse.Namespace) -> int:

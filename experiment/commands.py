@@ -149,31 +149,48 @@ def cmd_list(db: str | None, as_json: bool, out: TextIO | None = None) -> int:
     return 0
 
 
-def cmd_eval(run_dir: str, checkpoint: str, split: str, as_json: bool, out: TextIO | None = None) -> int:
+def cmd_eval(run_dir: str, checkpoint: str, split: str, as_json: bool, out: TextIO | None = None,
+             plots: bool = True, plots_dir: str | None = None) -> int:
+    """Loss and accuracy of a saved run's checkpoint (``best``, ``last``, ``epoch:N`` or a path) on
+    ``split``; for a first-spike model also its figures (pipeline.callbacks.first_spike_plots and
+    the confusion matrix), into ``plots_dir`` (default: ``plots/eval_<split>_epoch_<N>/`` of the run
+    folder) unless ``plots`` is off."""
     out = out or sys.stdout
     import pipeline  # noqa: F401
     from experiment.run_folder import RunFolder, RunFolderError
-    from experiment.runner import build_pipeline
+    from experiment.trained_run import load_trained_run
     from pipeline.callbacks.checkpoint import CheckpointError, load_checkpoint
 
     folder = RunFolder(run_dir)
     try:
-        config = folder.read_config()
+        folder.read_config()
         path = folder.existing_checkpoint(checkpoint)
     except RunFolderError as exc:
         raise ConfigError(ConfigIssue("", str(exc), exc.argument)) from None
     try:
-        ckpt = load_checkpoint(path)  # before the data is built: a bad file is refused at once
+        load_checkpoint(path)  # before the data is built: a bad file is refused at once
     except CheckpointError as exc:
         raise ConfigError(ConfigIssue("", str(exc), "--checkpoint")) from None
-    pipe = build_pipeline(config)
-    metrics = pipe.evaluate_checkpoint(ckpt, split)
+    run = load_trained_run(folder.path, str(path))
+    result = run.pipeline.evaluate(run.model, run.encoded[split], run.splits.n_classes, run.epoch)
+    metrics = {f"{split}_{k}": v for k, v in result.items()}
+    drawn = []
+    if plots:
+        from pipeline.callbacks.first_spike_plots import draw_first_spike_plots
+        from pipeline.callbacks.run_plots import plot_confusion
+
+        target = Path(plots_dir) if plots_dir else folder.plots / f"eval_{split}_epoch_{run.epoch}"
+        drawn = draw_first_spike_plots(run.pipeline, run.model, run.encoded, run.splits.n_classes, target, split,
+                                       run.epoch, confusion=plot_confusion)
     if as_json:
-        emit_json({"run_dir": str(folder.path), "checkpoint": str(path), **metrics}, out)
+        emit_json({"run_dir": str(folder.path), "checkpoint": str(path), **metrics, "epoch": float(run.epoch),
+                   "plots": [str(p) for p in drawn]}, out)
     else:
-        print(f"{path} (epoch {int(metrics.pop('epoch'))}), {split} split:", file=out)
+        print(f"{path} (epoch {run.epoch}), {split} split:", file=out)
         for key, value in metrics.items():
             print(f"  {key:<24} {value:.6g}", file=out)
+        if drawn:
+            print(f"plots: {', '.join(p.name for p in drawn)} in {drawn[0].parent}", file=out)
     return 0
 
 

@@ -10,7 +10,7 @@ layout. The runner writes ``config.yaml`` and ``run.json``, the callbacks the re
     confusion.json      the confusion matrix of the test split at the best checkpoint (RunPlots)
     recordings/         epoch_<k>.npz: spikes and membrane traces of fixed samples (SpikeRecorder;
                         layout and reader in tools.recordings)
-    checkpoints/        best.pt and last.pt (ModelCheckpoint)
+    checkpoints/        best.pt and last.pt, epoch_<N>.pt of the epochs kept (ModelCheckpoint)
     tb/                 TensorBoard event files (loggers.tensorboard in experiment.yaml)
     profiler/epoch_<e>/ profiler_output.txt and trace.json.gz of a profiled epoch (loggers.profile)
     wandb/              an offline Weights & Biases run (loggers.wandb)
@@ -32,6 +32,7 @@ PLOTS, CHECKPOINTS = "plots", "checkpoints"
 TENSORBOARD, PROFILER = "tb", "profiler"
 LEARNING_CURVES = "learning_curves.png"
 CHECKPOINT_NAMES = ("best", "last")
+EPOCH_PREFIX = "epoch:"  # --checkpoint epoch:N: checkpoints/epoch_<N>.pt (ModelCheckpoint keep_every / keep)
 
 
 class RunFolderError(FileNotFoundError):
@@ -77,8 +78,20 @@ class RunFolder:
         return self.path / PROFILER
 
     def checkpoint(self, which: str = "best") -> Path:
-        """``checkpoints/<which>.pt`` for ``best`` or ``last``; any other value is a path."""
+        """``checkpoints/<which>.pt`` for ``best`` or ``last``, ``checkpoints/epoch_<N>.pt`` for
+        ``epoch:N``; any other value is a path."""
+        if which.startswith(EPOCH_PREFIX):
+            return self.checkpoints / f"epoch_{which[len(EPOCH_PREFIX):]}.pt"
         return self.checkpoints / f"{which}.pt" if which in CHECKPOINT_NAMES else Path(which)
+
+    def epoch_checkpoints(self) -> dict[int, Path]:
+        """The kept ``checkpoints/epoch_<N>.pt`` by epoch N, in epoch order."""
+        found = {}
+        for path in self.checkpoints.glob("epoch_*.pt"):
+            number = path.stem[len("epoch_"):]
+            if number.isdigit():
+                found[int(number)] = path
+        return dict(sorted(found.items()))
 
     def write(self, config: dict, info: dict) -> None:
         """The resolved ``config.yaml`` and ``run.json``, before the run trains."""
@@ -97,11 +110,30 @@ class RunFolder:
         return load_yaml(self.config)
 
     def existing_checkpoint(self, which: str = "best") -> Path:
-        """:meth:`checkpoint`, which must exist (RunFolderError otherwise)."""
+        """:meth:`checkpoint`, which must exist (RunFolderError otherwise). ``epoch:N`` without its
+        own file is best.pt or last.pt when that one was taken after epoch N."""
+        if which.startswith(EPOCH_PREFIX):
+            return self._epoch_checkpoint(which[len(EPOCH_PREFIX):])
         path = self.checkpoint(which)
         if not path.is_file():
             raise RunFolderError(f"no checkpoint at {path}", "--checkpoint")
         return path
+
+    def _epoch_checkpoint(self, number: str) -> Path:
+        if not number.isdigit():
+            raise RunFolderError(f"epoch:N needs a whole epoch number N >= 0, got epoch:{number}",
+                                 "--checkpoint")
+        epoch, kept = int(number), self.epoch_checkpoints()
+        if epoch in kept:
+            return kept[epoch]
+        named = {name: _saved_epoch(self.checkpoint(name)) for name in CHECKPOINT_NAMES}
+        for name, saved in named.items():
+            if saved == epoch:
+                return self.checkpoint(name)
+        have = [f"epoch_<N>.pt of epochs {', '.join(map(str, kept))}" if kept else "no epoch_<N>.pt"]
+        have += [f"{name}.pt of epoch {saved}" for name, saved in named.items() if saved is not None]
+        raise RunFolderError(f"no checkpoint of epoch {epoch} in {self.checkpoints} ({'; '.join(have)}); "
+                             "ModelCheckpoint's keep_every and keep choose the epochs kept", "--checkpoint")
 
     def artifacts(self) -> list[tuple[str, Path]]:
         """(kind, path) of the files a finished run leaves that exist, in a fixed order."""
@@ -115,6 +147,18 @@ class RunFolder:
         found += [("profile", path) for path in sorted(self.profiler.glob("epoch_*/*"), key=_epoch_order)
                   if path.is_file()]
         return found
+
+
+def _saved_epoch(path: Path) -> int | None:
+    """The epoch the checkpoint ``path`` was taken after; None when it is missing or unreadable."""
+    if not path.is_file():
+        return None
+    from pipeline.callbacks.checkpoint import CheckpointError, load_checkpoint
+
+    try:
+        return int(load_checkpoint(path)["epoch"])
+    except CheckpointError:
+        return None
 
 
 def _epoch_order(path: Path) -> tuple[int, str]:

@@ -12,7 +12,7 @@ import torch
 
 from pipeline.callbacks.base import Callback
 from pipeline.state import FitState
-from settings import PositiveInt
+from settings import NonNegativeInt, PositiveInt
 from settings.metrics import VAL_ACC, selection_metric_problem
 from settings.registries import CALLBACKS
 
@@ -74,6 +74,11 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return ckpt
 
 
+def epoch_checkpoint_name(epoch: int) -> str:
+    """The file name of the checkpoint kept after ``epoch`` (``epoch_<N>.pt``, in ``checkpoints/``)."""
+    return f"epoch_{epoch}.pt"
+
+
 @CALLBACKS.register
 class ModelCheckpoint(Callback):
     """Saves ``checkpoints/last.pt`` (every ``every`` epochs) and ``checkpoints/best.pt`` (when
@@ -87,6 +92,9 @@ class ModelCheckpoint(Callback):
         save_best: keep best.pt.
         save_last: keep last.pt.
         every: write last.pt every this many epochs (and always at the last epoch).
+        keep_every: also keep ``checkpoints/epoch_<N>.pt`` of every epoch N divisible by this
+            (``python main.py eval RUN --checkpoint epoch:N`` reads them); null: none.
+        keep: epochs whose ``checkpoints/epoch_<N>.pt`` is kept besides (0: the untrained model).
     """
 
     order = 20
@@ -97,8 +105,10 @@ class ModelCheckpoint(Callback):
         return [("monitor", problem)] if problem else []
 
     def __init__(self, monitor: str | None = None, mode: Literal["min", "max"] = "max", save_best: bool = True,
-                 save_last: bool = True, every: PositiveInt = 1):
+                 save_last: bool = True, every: PositiveInt = 1, keep_every: PositiveInt | None = None,
+                 keep: list[NonNegativeInt] = ()):
         self.monitor, self.mode, self.save_best, self.save_last, self.every = monitor, mode, save_best, save_last, every
+        self.keep_every, self.keep = keep_every, sorted(set(keep))
         self.best: float | None = None
         self.saved: dict[str, Path] = {}
         self.last_epoch: int | None = None
@@ -132,6 +142,8 @@ class ModelCheckpoint(Callback):
         last_due = epoch % self.every == 0 or epoch == state.epochs or state.should_stop
         if self.save_last and last_due:
             self._save_last(state, folder, payload)
+        if epoch in self.keep or (self.keep_every is not None and epoch > 0 and epoch % self.keep_every == 0):
+            save_atomic(payload or state.pipeline.checkpoint(state), folder / epoch_checkpoint_name(epoch))
 
     def on_fit_end(self, state: FitState) -> None:
         folder = self.folder(state)

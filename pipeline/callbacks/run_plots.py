@@ -38,6 +38,9 @@ class RunPlots(Callback):
     training split when the run has no test samples) as ``confusion.json`` (:func:`write_confusion`)
     and ``plots/confusion_matrix.png`` (:func:`plot_confusion`), with the weights of
     ``checkpoints/best.pt`` when the run kept one (the selected epoch), else those at the end.
+    For a first-spike model (output spike times) it adds the figures of
+    :mod:`pipeline.callbacks.first_spike_plots` (output and hidden spike times, weights, the
+    Yin-Yang decision map) from the same split and weights.
     """
 
     order = 95
@@ -60,6 +63,9 @@ class RunPlots(Callback):
                 plot_resonators(state.model, self.initial, folder / RESONATOR_PLOT)
             if getattr(state, "extra", {}).get("encoded"):  # the fit's encoded splits
                 run_confusion(state)
+                from pipeline.callbacks.first_spike_plots import run_first_spike_plots
+
+                run_first_spike_plots(state)  # first-spike models only (output spike times)
         except Exception as exc:  # noqa: BLE001 (a figure must never cost a trained run)
             self.problem = f"could not draw plots/: {type(exc).__name__}: {exc}"
 
