@@ -155,7 +155,7 @@ def test_sparsity_metrics_are_recorded_every_epoch_and_match_the_measures(tmp_pa
             self.expected = {"input": x, "layer_0": out}
 
     check = Recompute()
-    pipe = make_pipeline(TINY_CONFIG, epochs=1, callbacks=[{"type": "SparsityMetrics"}])
+    pipe = make_pipeline(TINY_CONFIG, epochs=1, train_metrics="running", callbacks=[{"type": "SparsityMetrics"}])
     assert isinstance(pipe.callbacks[0], SparsityMetrics)
     history = pipe.fit(seed=0, run_dir=tmp_path / "run", callbacks=[check]).history
     assert [h["epoch"] for h in history] == [0, 1] and all("spike_density/layer_0" in h for h in history)
@@ -168,6 +168,10 @@ def test_sparsity_metrics_are_recorded_every_epoch_and_match_the_measures(tmp_pa
     both = torch.cat([s.flatten() for s in check.expected.values()])
     assert last["spike_density"] == pytest.approx(float(both.sum()) / both.numel(), rel=1e-9)
     assert 0 < last["spike_density/layer_0"] < 1
+    # measuring changes nothing else: the same run without the callback has the same metrics
+    plain = make_pipeline(TINY_CONFIG, epochs=1, train_metrics="running").fit(seed=0).history
+    assert [{k: v for k, v in h.items() if "sparsity" not in k and "density" not in k and k != "epoch_time_s"}
+            for h in history] == [{k: v for k, v in h.items() if k != "epoch_time_s"} for h in plain]
 
 
 def test_encoder_loss_trains_a_conv_stal_and_its_eval_spikes_are_binary():
