@@ -158,10 +158,11 @@ def raster_panels(recording: Recording) -> list[tuple[str, np.ndarray]]:
     return panels
 
 
-def plot_raster(recording: Recording, path: str | Path, max_samples: int = 4) -> Path | None:
+def plot_raster(recording: Recording, path: str | Path | None = None, max_samples: int = 4) -> Any:
     """Spike rasters: one row per sample (the first ``max_samples``), one column per spiking
-    population (input, then each spiking layer); a dot per spike at (time, neuron). None when
-    nothing recorded spikes."""
+    population (input, then each spiking layer); a tick per spike at (time, neuron). Writes
+    ``path`` and returns it, or returns the Figure without a path; None when nothing recorded
+    spikes."""
     panels = raster_panels(recording)
     if not panels:
         return None
@@ -185,10 +186,11 @@ def plot_raster(recording: Recording, path: str | Path, max_samples: int = 4) ->
     return _save(figure, path)
 
 
-def plot_traces(recording: Recording, path: str | Path, max_samples: int = 4, neurons: int = 5) -> Path | None:
+def plot_traces(recording: Recording, path: str | Path | None = None, max_samples: int = 4, neurons: int = 3) -> Any:
     """Membrane traces: one row per sample, one column per recorded layer (its ``neurons`` most
     active neurons: most spikes, then highest peak membrane) and one for the readout's membrane
-    (every class; the sample's class drawn thick). None when nothing was recorded."""
+    (every class; the sample's class drawn thick). Writes ``path`` and returns it, or returns
+    the Figure without a path; None when nothing was recorded."""
     columns: list[tuple[str, np.ndarray, np.ndarray | None]] = [
         (name, layer.membrane, layer.out if layer.spiking else None) for name, layer in recording.layers.items()]
     if recording.readout is not None:
@@ -225,7 +227,9 @@ def plot_traces(recording: Recording, path: str | Path, max_samples: int = 4, ne
     return _save(figure, path)
 
 
-def _save(figure: Any, path: str | Path) -> Path:
+def _save(figure: Any, path: str | Path | None) -> Any:
+    if path is None:
+        return figure
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=90)

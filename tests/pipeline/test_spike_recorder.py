@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 
-import pipeline  # noqa: F401  (registers every component)
 from pipeline.callbacks import ModelCheckpoint, RunPlots, SpikeRecorder
 from pipeline.callbacks.base import Callback
 from pipeline.callbacks.checkpoint import load_checkpoint
@@ -67,6 +66,13 @@ def test_the_recordings_are_the_models_traces_on_fixed_samples(tmp_path):
     plots = sorted(p.name for p in (tmp_path / "plots" / "recordings").iterdir())
     assert plots == [f"{kind}_epoch_{e}.png" for kind in ("raster", "traces") for e in (0, 1, 2)]
     assert recorder.problem is None and recorder.state_dict() == {"recorded": [0, 1, 2]}
+    # what notebooks and reports read
+    from analysis.recordings import draw_recordings, latest_recording, run_recordings
+
+    assert list(run_recordings(tmp_path)) == [0, 1, 2] and latest_recording(tmp_path).epoch == 2
+    assert [p.name for p in draw_recordings(tmp_path, tmp_path / "report", "r0_")] == \
+        ["r0_raster_epoch_2.png", "r0_traces_epoch_2.png"]
+    assert latest_recording(tmp_path / "nothing") is None and draw_recordings(tmp_path / "nothing", tmp_path) == []
 
 
 class StopAt(Callback):
