@@ -38,7 +38,10 @@ def lambertw0(z: Tensor, max_iterations: int = 12) -> Tensor:
         step = f / torch.where(denom == 0, torch.ones_like(denom), denom)
         step = torch.where(torch.isfinite(step), step, torch.zeros_like(step))
         w = w - step
-        if not bool((step.abs() > tol * (1.0 + w.abs())).any()):
+        # converged: a step at rounding level, or a residual at rounding level (next to the
+        # branch point the steps can oscillate by a few ulps of the ill-conditioned W)
+        moving = (step.abs() > tol * (1.0 + w.abs())) & (f.abs() > tol * (z.abs() + (w * ew).abs()))
+        if not bool(moving.any()):
             break
     w = torch.where(p < 1e-3, series, w)
     return torch.where(z < BRANCH_POINT - 4 * torch.finfo(z.dtype).eps, torch.full_like(z, math.nan), w)

@@ -54,7 +54,7 @@ class FirstSpikeLIF(Layer):
         self.tau_s, self.ratio, self.theta = tau_s, tau_m / tau_s, theta
         self.integrator, self.euler_dt, self.max_dw_norm = integrator, euler_dt, max_dw_norm
         self.time_noise, self.threshold_noise = time_noise, threshold_noise
-        self.register_buffer("bias_times", torch.tensor(list(bias_times or []), dtype=torch.float32))
+        self.register_buffer("bias_times", torch.tensor(list(bias_times or []), dtype=torch.float64))
         self.weight = nn.Parameter(torch.empty(out_features, in_features + len(self.bias_times)))
         create(weight_init or {"type": "Normal", "mean": 1.0, "std": 1.0}, INITIALIZERS)(self.weight.data)
         self.delay = delay(in_features=in_features, out_features=out_features) if isinstance(delay, Factory) else delay

@@ -11,7 +11,7 @@ after the first ``k`` inputs in time order (its causal set),
   ``T = 2 ln(2 a1 / (a2 + sqrt(a2^2 - 4 a1 c)))``;
 
 ``c = g_l (theta - E_l)``. The spike time is the smallest ``T_k`` with ``t_(k) <= T_k <= t_(k+1)``;
-+inf if there is none. The backward pass uses the analytic derivatives of ``T`` with respect to the
++inf if there is none (found without evaluating every ``T_k``: :func:`crossing_times`). The backward pass uses the analytic derivatives of ``T`` with respect to the
 weights and the input times of the causal set (inputs after ``T`` get none); a silent neuron, NaN or
 inf gives zero gradient.
 
@@ -35,47 +35,76 @@ def _finite_or_zero(x: Tensor) -> Tensor:
     return torch.where(torch.isfinite(x), x, torch.zeros_like(x))
 
 
-def prefix_times(t_sorted: Tensor, w_sorted: Tensor, c: Tensor, ratio: float) -> Tensor:
-    """The threshold crossing ``T_k`` of every causal prefix ``k`` ``[B, O, I]`` (+inf where the
-    prefix does not reach threshold), inputs sorted by time along the last axis."""
-    finite = torch.isfinite(t_sorted)
+def crossing_times(t_sorted: Tensor, w_sorted: Tensor, c: Tensor, ratio: float) -> Tensor:
+    """The first threshold crossing ``[B, O]`` (+inf: none) of neurons whose inputs are sorted by
+    time along the last axis ``[B, O, I]``.
+
+    Between its k-th and (k+1)-th input a neuron's membrane follows the prefix-k solution, which
+    (for ``a1 > 0``, and ``a2 > 0`` at ratio 2) rises to one peak at ``t*`` (ratio 1:
+    ``1 + b/a1``; ratio 2: ``2 ln(2 a1/a2)``) and falls after it; otherwise it cannot rise to a
+    positive threshold. So the membrane reaches threshold in interval k iff it does at
+    ``clamp(t*, t_k, t_{k+1})``. The spike lies in the first such interval; only there is the
+    closed form (Lambert W, or the root of the quadratic) evaluated: one per (sample, neuron)
+    instead of one per prefix. Equivalent to accepting the smallest ``T_k`` with
+    ``t_k <= T_k <= t_{k+1}`` (tests/network/test_first_spike.py checks it against that search).
+    """
+    finite = torch.isfinite(t_sorted)  # [B, S, I]: the input side is computed once per sample
     t0 = _finite_or_zero(t_sorted)
-    et = torch.where(finite, torch.exp(t0), torch.zeros_like(t0))
-    a1 = torch.cumsum(w_sorted * et, dim=-1)
-    c = c.unsqueeze(-1)
-    positive = a1 > 0
-    safe_a1 = torch.where(positive, a1, torch.ones_like(a1))
-    if ratio == 1.0:
-        b = torch.cumsum(w_sorted * t0 * et, dim=-1)
-        ratio_ba = b / safe_a1
-        z = -(c / safe_a1) * torch.exp(ratio_ba)
-        valid = positive & (z >= BRANCH_POINT)
-        T = ratio_ba - lambertw0(torch.where(valid, z, torch.zeros_like(z)))
-    else:
-        a2 = torch.cumsum(w_sorted * torch.where(finite, torch.exp(t0 / 2), torch.zeros_like(t0)), dim=-1)
-        D = a2 * a2 - 4 * a1 * c
-        valid = positive & (D >= 0)
-        arg = 2 * a1 / (a2 + torch.sqrt(D.clamp(min=0)))
-        valid &= arg > 0
-        T = 2 * torch.log(torch.where(valid, arg, torch.ones_like(arg)))
+    zero = torch.zeros((), dtype=t0.dtype, device=t0.device)
+    wet = w_sorted * torch.where(finite, torch.exp(t0), zero)
+    a1 = torch.cumsum(wet, dim=-1)
     nxt = torch.cat([t_sorted[..., 1:], torch.full_like(t_sorted[..., :1], math.inf)], dim=-1)
-    accept = valid & finite & (T >= t_sorted) & (T <= nxt) & torch.isfinite(T)
-    return torch.where(accept, T, torch.full_like(T, math.inf))
+    cx = c.unsqueeze(-1)
+    if ratio == 1.0:
+        b = torch.cumsum(wet * t0, dim=-1)
+        rising = a1 > 0
+        peak = 1.0 + b / torch.where(rising, a1, torch.ones_like(a1))
+        at = torch.minimum(torch.maximum(peak, t0), nxt)
+        reach = torch.exp(-at) * (a1 * at - b)  # u at the interval's highest point
+        theta = cx
+    else:
+        a2 = torch.cumsum(w_sorted * torch.where(finite, torch.exp(t0 / 2), zero), dim=-1)
+        rising = (a1 > 0) & (a2 > 0)
+        peak = 2.0 * torch.log(torch.where(rising, 2.0 * a1 / torch.where(rising, a2, torch.ones_like(a2)),
+                                           torch.ones_like(a1)))
+        at = torch.minimum(torch.maximum(peak, t0), nxt)
+        reach = 2.0 * (a2 * torch.exp(-at / 2) - a1 * torch.exp(-at))
+        theta = 2.0 * cx  # c = g_l theta with g_l = 1/2
+    crosses = rising & finite & (reach >= theta)
+    fired = crosses.any(dim=-1)
+    k = crosses.to(torch.uint8).argmax(dim=-1, keepdim=True)  # the first interval that crosses
+    A1 = a1.gather(-1, k).squeeze(-1)
+    A1 = torch.where(fired, A1, torch.ones_like(A1))
+    c2 = c.expand_as(A1)
+    if ratio == 1.0:
+        ba = b.gather(-1, k).squeeze(-1) / A1
+        z = (-(c2 / A1) * torch.exp(ba)).clamp(min=BRANCH_POINT)
+        T = ba - lambertw0(torch.where(fired, z, torch.zeros_like(z)))
+    else:
+        A2 = a2.gather(-1, k).squeeze(-1)
+        root = torch.sqrt((A2 * A2 - 4 * A1 * c2).clamp(min=0))
+        T = 2.0 * torch.log(torch.where(fired, 2.0 * A1 / (A2 + root), torch.ones_like(A1)))
+    # the root lies in the crossing interval; clamp its last-bit error at the interval's ends
+    shape = k.shape[:-1] + t0.shape[-1:]
+    lo, hi = t0.expand(shape).gather(-1, k).squeeze(-1), nxt.expand(shape).gather(-1, k).squeeze(-1)
+    T = torch.minimum(torch.maximum(T, lo), hi)
+    return torch.where(fired, T, torch.full_like(T, math.inf))
 
 
 def sort_inputs(t: Tensor, w: Tensor) -> tuple[Tensor, Tensor]:
-    """Input times sorted per (sample, neuron) ``[B, O, I]`` and the weights in the same order."""
+    """Input times sorted along the last axis ``[B, S, I]`` and the weights in the same order per
+    (sample, neuron) ``[B, O, I]``."""
     B, S, I = t.shape
     O = w.shape[0]
     t_sorted, order = torch.sort(t, dim=-1)
     w_sorted = w.unsqueeze(0).expand(B, O, I).gather(2, order.expand(B, O, I))
-    return t_sorted.expand(B, O, I), w_sorted
+    return t_sorted, w_sorted
 
 
 def closed_form_times(t: Tensor, w: Tensor, c: Tensor, ratio: float) -> Tensor:
     """Spike times ``[B, O]`` from input times ``[B, S, I]`` and weights ``[O, I]`` (no graph)."""
     t_sorted, w_sorted = sort_inputs(t, w)
-    return prefix_times(t_sorted, w_sorted, c.expand(t.shape[0], w.shape[0]), ratio).amin(dim=-1)
+    return crossing_times(t_sorted, w_sorted, c.expand(t.shape[0], w.shape[0]), ratio)
 
 
 def euler_times(t: Tensor, w: Tensor, c: Tensor, ratio: float, dt: float = 0.01, t_max: float | None = None) -> Tensor:

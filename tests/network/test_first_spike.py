@@ -185,3 +185,77 @@ def test_float32_matches_float64() -> None:
         fired = torch.isfinite(T64) & torch.isfinite(T32)
         assert fired.sum() >= torch.isfinite(T64).sum() - 1
         assert (T32[fired].double() - T64[fired]).abs().max() < 1e-4
+
+
+def every_prefix_search(t: torch.Tensor, w: torch.Tensor, theta: float, ratio: float) -> torch.Tensor:
+    """The spec's search written out: T_k of every causal prefix k, accepted iff
+    t_(k) <= T_k <= t_(k+1); the smallest accepted one (one neuron at a time, in float64)."""
+    B, O = t.shape[0], w.shape[0]
+    out = torch.full((B, O), math.inf, dtype=F64)
+    c = theta / ratio
+    for b in range(B):
+        order = torch.argsort(t[b])
+        ts = t[b][order]
+        for o in range(O):
+            ws = w[o][order]
+            for k in range(len(ts)):
+                if not math.isfinite(ts[k]):
+                    break
+                tk, wk = ts[: k + 1], ws[: k + 1]
+                a1 = float((wk * torch.exp(tk)).sum())
+                if ratio == 1.0:
+                    bb = float((wk * tk * torch.exp(tk)).sum())
+                    if a1 <= 0:
+                        continue
+                    z = -(c / a1) * math.exp(bb / a1)
+                    if z < -1 / math.e:
+                        continue
+                    T = bb / a1 - scipy.special.lambertw(z, 0).real
+                else:
+                    a2 = float((wk * torch.exp(tk / 2)).sum())
+                    D = a2 * a2 - 4 * a1 * c
+                    if D < 0 or a2 + math.sqrt(D) == 0 or 2 * a1 / (a2 + math.sqrt(D)) <= 0:
+                        continue
+                    T = 2 * math.log(2 * a1 / (a2 + math.sqrt(D)))
+                upper = float(ts[k + 1]) if k + 1 < len(ts) else math.inf
+                if float(ts[k]) <= T <= upper:
+                    out[b, o] = T
+                    break
+    return out
+
+
+@pytest.mark.parametrize("ratio", [1.0, 2.0])
+def test_interval_search_equals_the_search_over_every_prefix(ratio: float) -> None:
+    g = torch.Generator().manual_seed(11)
+    t = torch.rand(40, 7, generator=g, dtype=F64) * 3.0
+    t[torch.rand(40, 7, generator=g) < 0.15] = math.inf  # some silent inputs
+    w = torch.randn(9, 7, generator=g, dtype=F64) * 1.5 + 0.4  # excitation and inhibition
+    T = closed_form_times(t.unsqueeze(1), w, torch.tensor([[1.0 / ratio]], dtype=F64), ratio)
+    ref = every_prefix_search(t, w, 1.0, ratio)
+    assert torch.equal(torch.isfinite(T), torch.isfinite(ref))
+    assert 50 < int(torch.isfinite(ref).sum()) < 340
+    fired = torch.isfinite(ref)
+    torch.testing.assert_close(T[fired], ref[fired], rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("ratio", [1.0, 2.0])
+def test_analytic_backward_equals_autograd_through_the_closed_form(ratio: float) -> None:
+    """benchmarks/reference_first_spike.py differentiates the same closed form with autograd
+    (through the Lambert W iterations); the analytic backward agrees with it."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    from reference_first_spike import autograd_spike_times
+
+    t, w = random_problem(8, B=10, I=6, O=5)
+    coef = torch.randn(10, 5, generator=torch.Generator().manual_seed(9), dtype=F64)
+    t1, w1 = t.clone().requires_grad_(), w.clone().requires_grad_()
+    T1 = spike_times(t1, w1, torch.tensor([[1.0 / ratio]], dtype=F64), ratio)
+    finite_sum(T1, coef).backward()
+    t2, w2 = t.clone().requires_grad_(), w.clone().requires_grad_()
+    T2 = autograd_spike_times(t2, w2, 1.0, ratio)
+    finite_sum(T2, coef).backward()
+    torch.testing.assert_close(T1.detach(), T2.detach(), rtol=0, atol=1e-10)
+    torch.testing.assert_close(w1.grad, w2.grad, rtol=1e-8, atol=1e-10)
+    torch.testing.assert_close(t1.grad, t2.grad, rtol=1e-8, atol=1e-10)
