@@ -14,7 +14,10 @@ from settings.registries import ENCODERS
 
 @ENCODERS.register
 class LatencyEncoder(Encoder):
-    """One spike per input. With ``v = x / x_max`` clipped to [0, 1] and ``L = T / dt`` steps:
+    """One spike per input, at a step linear in the input (``code: linear``) or at the time an RC
+    neuron charged by it takes to reach a threshold (``code: log``).
+
+    With ``v = x / x_max`` clipped to [0, 1] and ``L = T / dt`` steps:
 
     - ``code: linear``: step ``floor(v (L - 1))`` (``direction: late``: larger values spike later)
       or ``floor((1 - v) (L - 1))`` (``early``: larger values first);
