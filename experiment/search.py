@@ -13,8 +13,9 @@ k-th depends on the seed and the points before it, not on whether the search was
 Pruning (``pruner: median``) follows the first objective's per-epoch metric (``best_val_acc``:
 ``val_acc`` every epoch). Optuna refuses ``report``/``should_prune`` in a multi-objective study,
 so the pruner lives in a companion single-objective study with one trial per run: a run is
-stopped after an epoch where its value is worse than the median of the earlier runs at that
-epoch (Optuna's MedianPruner). A stopped run is COMPLETED with ``pruned_at_epoch`` in its
+stopped after an epoch where its value is worse than the median of the earlier completed runs
+at that epoch (Optuna's MedianPruner, with the ``startup_runs`` and ``warmup_epochs`` of
+settings.sweep.median_pruner). A stopped run is COMPLETED with ``pruned_at_epoch`` in its
 summary; its point is told PRUNED and stays off the Pareto front. Pruning needs the runs in this
 process: the inline executor (another executor is refused before anything runs).
 """
@@ -33,10 +34,8 @@ from pipeline.callbacks.base import Callback
 from pipeline.state import FitState
 from settings.errors import ConfigError, ConfigIssue
 from settings.experiment_files import TrialSettings
-from settings.sweep import PRUNED_AT_EPOCH, population_size, pruning_monitor, search_objectives, search_seed
-
-#: MedianPruner settings: the first two runs are never pruned, nor is any run at epoch 1
-PRUNER_STARTUP_RUNS, PRUNER_WARMUP_EPOCHS = 2, 1
+from settings.sweep import (PRUNED_AT_EPOCH, median_pruner, population_size, pruning_monitor, search_objectives,
+                            search_seed)
 
 
 def optuna_distribution(spec: dict) -> Any:
@@ -69,7 +68,7 @@ def point_seed(base: int, index: int) -> int:
 def check_pruning(searches: list[TrialSettings], executor: Executor) -> None:
     """``pruner: median`` needs every run in this process; refused (before anything runs) otherwise."""
     for entry in searches:
-        if entry.search.get("pruner", "none") == "median" and not isinstance(executor, InlineExecutor):
+        if median_pruner(entry.search) is not None and not isinstance(executor, InlineExecutor):
             raise ConfigError(ConfigIssue("search.pruner", f"median needs the inline executor (it stops runs while "
                                                            f"they train), got {executor.name}; set pruner: none or "
                                                            f"executor: {{backend: inline}}",
@@ -128,13 +127,14 @@ class PruningCallback(Callback):
         return float(values[-1]) if values else None
 
 
-def pruning_study(session: Any, group: str, monitor: str, direction: str) -> Any:
-    """The companion study of the median pruner, holding every finished run of the search's
-    points (its ``monitor`` per epoch; PRUNED where the run was stopped)."""
+def pruning_study(session: Any, group: str, monitor: str, direction: str, settings: dict) -> Any:
+    """The companion study of the median pruner (``settings``: startup_runs, warmup_epochs),
+    holding every finished run of the search's points (its ``monitor`` per epoch; PRUNED where
+    the run was stopped)."""
     import optuna
 
     study = optuna.create_study(direction=direction, pruner=optuna.pruners.MedianPruner(
-        n_startup_trials=PRUNER_STARTUP_RUNS, n_warmup_steps=PRUNER_WARMUP_EPOCHS))
+        n_startup_trials=settings["startup_runs"], n_warmup_steps=settings["warmup_epochs"]))
     store, experiment_id = session.store, session.experiment.id
     trials = {t.id for t in store.trials(experiment_id) if t.group_name == group}
     runs = [r.id for r in store.runs(experiment_id, [RunStatus.COMPLETED]) if r.trial_id in trials]
@@ -203,7 +203,8 @@ def run_search(entry: TrialSettings, session: Any, executor: Executor,
     base_seed = int(search_seed(search.get("seed", session.root_seed), entry.name).generate_state(1)[0])
     single = len(objectives) == 1
     monitor = pruning_monitor(objectives[0])
-    prune = search.get("pruner", "none") == "median"  # check_pruning: the executor is inline
+    pruner = median_pruner(search)  # check_pruning: the executor is inline when there is one
+    prune = pruner is not None
     study = optuna.create_study(directions=[o.get("direction", "maximize") for o in objectives],
                                 sampler=make_sampler(search, base_seed))
     nsga2 = search.get("method") == "nsga2"
@@ -222,7 +223,7 @@ def run_search(entry: TrialSettings, session: Any, executor: Executor,
         # mid-generation: an uninterrupted search has cached this generation's parents (in the
         # order of their trial ids) when it sampled the generation's first point; cache them alike
         study.sampler.get_parent_population(study, completed // size)
-    companion = pruning_study(session, entry.name, monitor, objectives[0].get("direction", "maximize")) \
+    companion = pruning_study(session, entry.name, monitor, objectives[0].get("direction", "maximize"), pruner) \
         if prune else None
     index = len(done)
     width = len(str(search["n_trials"] - 1))

@@ -195,6 +195,8 @@ OBJECTIVE_DIRECTIONS = ("maximize", "minimize")
 PRUNERS = ("none", "median")
 #: the summary value a run stopped by the median pruner records: the epoch it was stopped after
 PRUNED_AT_EPOCH = "pruned_at_epoch"
+#: the median pruner's defaults: the first two runs are never stopped, nor any run before epoch 1
+PRUNER_DEFAULTS = {"startup_runs": 2, "warmup_epochs": 1}
 
 
 def check_search(search: dict) -> None:
@@ -235,10 +237,7 @@ def check_search(search: dict) -> None:
         raise ConfigError(ConfigIssue("search.seed", f"must be an integer >= 0 and < {2**63}, got "
                                                      f"{format_value(seed)}"))
     method = search.get("method", "random")
-    if search.get("pruner", "none") not in PRUNERS:
-        raise ConfigError(ConfigIssue("search.pruner", f"must be one of {', '.join(PRUNERS)}, got "
-                                                       f"{format_value(search.get('pruner'))}"))
-    if search.get("pruner", "none") == "median":
+    if median_pruner(search) is not None:
         if method not in MODEL_BASED:
             raise ConfigError(ConfigIssue("search.pruner", f"median needs a model-based search (method: "
                                                            f"{' or '.join(MODEL_BASED)}), got method {format_value(method)}"))
@@ -254,6 +253,31 @@ def check_search(search: dict) -> None:
         if not isinstance(size, int) or isinstance(size, bool) or size < 2:
             raise ConfigError(ConfigIssue("search.population_size", f"must be an integer >= 2, got "
                                                                     f"{format_value(size)}"))
+
+
+def median_pruner(search: dict) -> dict | None:
+    """The median pruner's settings (``startup_runs``: runs never stopped, the first ones;
+    ``warmup_epochs``: epochs before which no run is stopped) from ``pruner: median`` or
+    ``pruner: {type: median, startup_runs: N, warmup_epochs: M}``; None for ``none``."""
+    spec = search.get("pruner", "none")
+    if spec == "none":
+        return None
+    if spec == "median":
+        return dict(PRUNER_DEFAULTS)
+    if not isinstance(spec, dict) or spec.get("type") not in PRUNERS:
+        raise ConfigError(ConfigIssue("search.pruner", f"must be one of {', '.join(PRUNERS)} or {{type: median, "
+                                                       f"startup_runs: N, warmup_epochs: M}}, got {format_value(spec)}"))
+    settings = dict(PRUNER_DEFAULTS)
+    for key, value in spec.items():
+        if key == "type":
+            continue
+        if key not in PRUNER_DEFAULTS:
+            raise ConfigError(ConfigIssue(f"search.pruner.{key}", f"is not a pruner setting; allowed: type, "
+                                                                  f"{', '.join(PRUNER_DEFAULTS)}"))
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ConfigError(ConfigIssue(f"search.pruner.{key}", f"must be an integer >= 0, got {format_value(value)}"))
+        settings[key] = value
+    return None if spec["type"] == "none" else settings
 
 
 def pruning_monitor(objective: dict) -> str | None:

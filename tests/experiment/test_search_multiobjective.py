@@ -212,6 +212,14 @@ def test_median_pruning_stops_runs_of_a_multiobjective_search(tmp_path, capsys):
      "params: {optimizer.lr: {uniform: [0.01, 0.1]}}}", "",
      "search.pruner median prunes on the per-epoch values of the first objective, so it must be a best_<metric> "
      "or final_<metric> summary, got 'n_params'"),
+    ("{method: tpe, n_trials: 2, pruner: {type: median, startup_runs: 4, warmup: 3}, "
+     "params: {optimizer.lr: {uniform: [0.01, 0.1]}}}", "",
+     "search.pruner.warmup is not a pruner setting; allowed: type, startup_runs, warmup_epochs"),
+    ("{method: tpe, n_trials: 2, pruner: {type: median, warmup_epochs: -1}, "
+     "params: {optimizer.lr: {uniform: [0.01, 0.1]}}}", "",
+     "search.pruner.warmup_epochs must be an integer >= 0, got -1"),
+    ("{method: tpe, n_trials: 2, pruner: mean, params: {optimizer.lr: {uniform: [0.01, 0.1]}}}", "",
+     "search.pruner must be one of none, median or {type: median, startup_runs: N, warmup_epochs: M}, got 'mean'"),
     ("{method: nsga2, n_trials: 2, objectives: [best_val_acc, best_val_acc], "
      "params: {optimizer.lr: {uniform: [0.01, 0.1]}}}", "",
      "search.objectives names a metric twice: best_val_acc, best_val_acc"),

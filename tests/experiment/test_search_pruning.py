@@ -41,3 +41,33 @@ def test_distributions_map_to_optuna():
     assert optuna_distribution({"uniform": [0, 1]}) == FloatDistribution(0.0, 1.0)
     assert optuna_distribution({"randint": [2, 8]}) == IntDistribution(2, 8)
     assert optuna_distribution({"choice": ["soft", "hard"]}) == CategoricalDistribution(["soft", "hard"])
+
+
+def test_the_pruning_study_is_rebuilt_from_the_database_with_its_settings():
+    import optuna
+    from types import SimpleNamespace
+
+    from experiment.search import pruning_study
+    from experiment.store import RunStatus
+
+    trials = [SimpleNamespace(id=1, group_name="s"), SimpleNamespace(id=2, group_name="s"),
+              SimpleNamespace(id=3, group_name="other")]
+    runs = [SimpleNamespace(id=10, trial_id=1), SimpleNamespace(id=11, trial_id=2), SimpleNamespace(id=12, trial_id=3)]
+    metrics = [(10, "val_acc", 0, 0.1), (10, "val_acc", 1, 0.5), (10, "val_acc", 2, 0.7), (10, "val_acc", 3, 0.8),
+               (11, "val_acc", 0, 0.1), (11, "val_acc", 1, 0.3), (11, "val_acc", 2, 0.5),
+               (12, "val_acc", 1, 0.9)]  # another entry's run: not part of this search
+    store = SimpleNamespace(trials=lambda e: trials, runs=lambda e, states: runs if states == [RunStatus.COMPLETED] else [],
+                            summaries=lambda e: [(11, "pruned_at_epoch", 2.0)],
+                            metrics=lambda e, keys: [m for m in metrics if m[1] in keys])
+    session = SimpleNamespace(store=store, experiment=SimpleNamespace(id=1))
+    study = pruning_study(session, "s", "val_acc", "maximize", {"startup_runs": 1, "warmup_epochs": 2})
+    done, stopped = study.trials
+    assert done.state == optuna.trial.TrialState.COMPLETE and done.value == 0.8
+    assert done.intermediate_values == {1: 0.5, 2: 0.7, 3: 0.8}  # epoch 0 (untrained) is left out
+    assert stopped.state == optuna.trial.TrialState.PRUNED and stopped.intermediate_values == {1: 0.3, 2: 0.5}
+    state, cb = State(), PruningCallback(study, "val_acc")
+    cb.on_fit_start(state)
+    cb.on_epoch_end(state, 1, {"val_acc": 0.2})  # below the completed run's 0.5, but epoch 1 < warmup_epochs 2
+    assert not cb.pruned
+    cb.on_epoch_end(state, 2, {"val_acc": 0.6})  # below 0.7: one completed run is enough (startup_runs 1)
+    assert cb.pruned
