@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from analysis.capacity import capacity_curve, estimate_alpha_c, plot_capacity_curve
 from analysis.compare import compare_samples, compare_trials, describe_comparison
+from analysis import first_spike_plots  # noqa: F401  (registers its report section)
 from analysis.frames import load_experiments, load_metrics, load_runs, top_runs, varying_params
 from analysis.intervals import bootstrap_mean_interval, metric_range
 from analysis.plots import plot_heatmap, plot_learning_curves, plot_metric_vs_param, plot_search_scatter
