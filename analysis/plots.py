@@ -31,7 +31,7 @@ from analysis.frames import RunTable, as_list, read_run_table
 from analysis.intervals import BAND_NAME, MIN_BAND_N, lower_is_better, mean_bands, metric_range
 from analysis.source import DB, Experiment, reading, report_folder, resolve_experiment
 from analysis.stats import curve_values
-from analysis.sweeps import GRID, SEARCH, SweepLayout, axis_label, sweep_layout, wants_log_axis
+from analysis.sweeps import GRID, SEARCH, SweepLayout, axis_label, sweep_layout, unit, wants_log_axis
 from experiment.store import ExperimentRecord
 from settings.metrics import TRAIN_ACC, VAL_ACC
 
@@ -221,7 +221,7 @@ def _curve_figure(record: ExperimentRecord, key: str, data: pd.DataFrame, by: li
         figure.supylabel(axis_label(key), fontsize="small")
         proxies = _key_proxies(band, dots)
         if proxies:
-            figure.legend(handles=proxies, loc="outside lower center", ncols=len(proxies), fontsize="small")
+            figure.legend(handles=proxies, loc="outside upper center", ncols=len(proxies), fontsize="small")
     else:
         axes = grid[0]
         axes.set(xlabel="epoch", ylabel=axis_label(key), title=_title(record, what))
@@ -293,14 +293,17 @@ def metric_vs_param_figure(experiment: Experiment, metric: str, x: str, hue: str
     lines_frame = frame[frame["trial"].isin(_line_trials(table, layout, [x] if hue is None else [x, hue]))]
     search_frame = frame[frame["trial"].isin(layout.trials(SEARCH, _path_of(table, x)))]
     figure, axes = _figure()
-    lines = [(None, lines_frame)] if hue is None else list(lines_frame.groupby(hue, sort=True, dropna=False))
+    lines = [] if lines_frame.empty else [(None, lines_frame)] if hue is None else list(
+        lines_frame.groupby(hue, sort=True, dropna=False))
+    what_means = "grid means" if set(lines_frame["trial"]) & set(layout.trials(GRID)) else "trial means"
+    hue_unit = f" {unit(hue)}" if hue is not None and unit(hue) else ""
     band = dots = False
     for (value, part), color in zip(lines, _colors(len(lines))):
         stats = mean_bands(part, [x], metric).assign(_x=lambda f: [position(v) for v in f[x]])
         stats = stats.dropna(subset=["_x"]).sort_values("_x")
         raw = [part.loc[part[x] == v, metric].to_numpy(float) for v in stats[x]]
         raw = [r[np.isfinite(r)] for r in raw]
-        name = "grid means" if hue is None else f"{hue}={_format(value)}"
+        name = what_means if hue is None else f"{hue}={_format(value)}{hue_unit}"
         label = f"{name} ({_n_text(stats['n'])} per point)"
         drew = _mean_line(axes, stats["_x"].to_numpy(float), stats, raw, color, label, marker="o", connect=numeric)
         band, dots = band or drew[0], dots or drew[1]
@@ -320,7 +323,7 @@ def metric_vs_param_figure(experiment: Experiment, metric: str, x: str, hue: str
     axes.title.set_fontsize("medium")
     axes.grid(alpha=0.3)
     n_entries = len(lines) + search_frame["group"].nunique()
-    _legend(axes, n_entries, "", _key_proxies(band, dots))
+    _legend(axes, max(n_entries, 2), "", _key_proxies(band, dots))
     return table.experiment, figure
 
 

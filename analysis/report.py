@@ -30,7 +30,7 @@ from typing import Any, Callable
 
 from analysis.frames import COMPLETED, RunTable, read_run_table
 from analysis.intervals import BAND_RULE
-from analysis.plots import plot_heatmap, plot_learning_curves, plot_metric_vs_param, plot_search_scatter
+from analysis.plots import MAX_LINES, plot_heatmap, plot_learning_curves, plot_metric_vs_param, plot_search_scatter
 from analysis.source import DB, Experiment, reading, report_folder, resolve_experiment
 from analysis.stats import summarize
 from analysis.sweeps import GRID, SEARCH, sweep_layout
@@ -50,7 +50,7 @@ REPORT_TABLES: dict[str, Callable] = {}
 STYLE = """body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
 .scroll{overflow-x:auto;max-width:100%;border:1px solid #eee}
 table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px}
-th{background:#f4f4f4;max-width:11em;overflow-wrap:anywhere;vertical-align:bottom}
+th{background:#f4f4f4;max-width:11em;vertical-align:bottom}th.key{white-space:nowrap}
 td{white-space:nowrap}td.error{white-space:normal;min-width:30em;font-family:monospace;font-size:12px}
 figure{display:inline-block;margin:1em;vertical-align:top;max-width:540px}
 figure.wide{max-width:100%}figure.wide img{max-width:100%}
@@ -124,11 +124,16 @@ def _summary(record: Any, table: RunTable, store: Any, folder: Path) -> str:
             cells.append(_value(record_row["sop_ratio_vs_alif"]))
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     names = _short_names(params)
-    header = "<tr>" + "".join(f"<th title='{html.escape(h)}'>{html.escape(names.get(h, h))}</th>" for h in head) + "</tr>"
+    header = "<tr>" + "".join(f"<th title='{html.escape(h)}'>{_breakable(names.get(h, h))}</th>" for h in head) + "</tr>"
     return ("<h2>Summary over repeats</h2><p class='note'>Each cell: mean ± sd (sample standard deviation, "
             "ddof 1) over the trial's n COMPLETED repeats; a cell over fewer values says its n. "
             "<a href='summary.csv'>summary.csv</a> has sem, the Student-t 95% CI half-width and n per "
             f"value.</p><div class='scroll'><table>{header}{''.join(rows)}</table></div>")
+
+
+def _breakable(name: str) -> str:
+    """``name`` escaped, with line-break opportunities after ``_``, ``.`` and ``/``."""
+    return "".join(html.escape(c) + ("<wbr>" if c in "_./" else "") for c in name)
 
 
 def _short_names(params: list[str]) -> dict[str, str]:
@@ -183,8 +188,13 @@ def _slug(text: str) -> str:
 
 def _figures(record: Any, table: RunTable, store: Any, folder: Path) -> list[tuple[str, Path, str]]:
     figures = []
-    curves = plot_learning_curves(record, list(CURVES), out_dir=folder, db=store)
-    figures += [(f"learning curve: {p.stem.removeprefix('learning_curve_')}", p, BAND_RULE) for p in curves]
+    trials = table.runs["trial"].nunique()
+    main_curve = VAL_ACC if store.metrics(record.id, keys=[VAL_ACC]) else TRAIN_ACC
+    for key in CURVES:  # many trials: the main curve as small multiples, the others for the best MAX_LINES
+        top_k = None if key == main_curve or trials <= MAX_LINES else MAX_LINES
+        for path in plot_learning_curves(record, [key], out_dir=folder, db=store, top_k=top_k):
+            note = "" if top_k is None else f" Only the {top_k} trials with the best final mean, of {trials}."
+            figures.append((f"learning curve: {key}", path, BAND_RULE + "." + note))
     headline = next((m for m in HEADLINE if m in table.summary_columns), None)
     if headline is None:
         return figures
@@ -248,7 +258,7 @@ def _environment(capsule: dict[str, Any]) -> str:
             ("platform", capsule.get("platform")), ("recorded", str(capsule.get("created_at"))[:19] + " UTC")]
     packages = ", ".join(f"{name} {version}" for name, version in sorted((capsule.get("packages") or {}).items()))
     rows.append(("packages", packages))
-    body = "".join(f"<tr><th>{html.escape(k)}</th><td class='error'>{html.escape(str(v))}</td></tr>" for k, v in rows)
+    body = "".join(f"<tr><th class='key'>{html.escape(k)}</th><td class='error'>{html.escape(str(v))}</td></tr>" for k, v in rows)
     return ("<h2>Environment</h2><p class='note'>What the experiment version was created with.</p>"
             f"<div class='scroll'><table>{body}</table></div>")
 

@@ -14,8 +14,7 @@ import numpy as np
 
 from analysis.frames import read_run_table
 from analysis.intervals import BAND_NAME, BAND_RULE, mean_bands
-from analysis.plots import _colors, _figure, _key_proxies, _legend, _mean_line, _n_text, _report_dir, _save, _title
-from analysis.sweeps import axis_label
+from analysis.plots import MAX_LINES, _colors, _curve_figure, _figure, _report_dir, _save, _title
 from analysis.report import REPORT_SECTIONS
 from analysis.source import DB, Experiment, reading, resolve_experiment
 from analysis.stats import SOP_METRIC, SOP_RATIO, curve_values, summarize
@@ -28,29 +27,16 @@ def plot_convergence_curves(experiment: Experiment, out: str | Path | None = Non
                             db: DB = None, version: int | None = None) -> Path | None:
     """``metric`` (default the test accuracy) per epoch of the COMPLETED runs of each trial: the
     mean over repeats with a 95% bootstrap CI band where n >= 3 (dots: single runs), one line per
-    trial. Returns the file (default ``<report>/convergence_test_acc.png``), or None when no
-    completed run recorded ``metric``."""
-    from matplotlib.ticker import MaxNLocator
-
+    trial (the ``MAX_LINES`` trials with the best final mean when there are more). Returns the
+    file (default ``<report>/convergence_test_acc.png``), or None when no completed run recorded
+    ``metric``."""
     with reading(db) as store:
         record = resolve_experiment(store, experiment, version)
         values = curve_values(record, [metric], "trial", store)
     if values.empty:
         return None
-    figure, axes = _figure()
-    groups = list(values.groupby("trial", sort=False))
-    band = dots = False
-    for (trial, part), color in zip(groups, _colors(len(groups))):
-        stats = mean_bands(part, ["epoch"], "value", metric).sort_values("epoch")
-        raw = [part.loc[part["epoch"] == e, "value"].to_numpy(float) for e in stats["epoch"]]
-        drew = _mean_line(axes, stats["epoch"].to_numpy(float), stats, raw, color, f"{trial} ({_n_text(stats['n'])})")
-        band, dots = band or drew[0], dots or drew[1]
-    what = f"{metric}, mean over repeats" + (f" with {BAND_NAME}" if band else "")
-    axes.set(xlabel="epoch", ylabel=axis_label(metric), title=_title(record, what))
-    axes.title.set_fontsize("medium")
-    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-    axes.grid(alpha=0.3)
-    _legend(axes, len(groups), "", _key_proxies(band, dots))
+    many = values["trial"].nunique() > MAX_LINES
+    figure = _curve_figure(record, metric, values.assign(key=metric), ["trial"], MAX_LINES if many else None)
     return _save(figure, out if out is not None else _report_dir(record) / CONVERGENCE_PLOT)
 
 

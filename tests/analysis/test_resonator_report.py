@@ -112,7 +112,7 @@ def test_the_report_shows_the_figures_and_the_ratio(brf_db: str, tmp_path: Path)
     page = index.read_text(encoding="utf-8")
     for name in (CONVERGENCE_PLOT, SOPS_PLOT):
         assert (tmp_path / "report" / name).stat().st_size > 0 and f"src='{name}'" in page
-    for column in (SOP_RATIO, ">n_params<", ">convergence_95<"):
+    for column in (SOP_RATIO, "<th title='n_params'>", "<th title='convergence_95'>"):
         assert column in page
 
 
