@@ -171,6 +171,9 @@ class Spikformer(Model):
             self.stem: nn.Module = SpikingPatchSplitting(self.image, embed_dim, pools)
         else:
             self.stem = stem(in_features=self.image) if isinstance(stem, Factory) else stem
+        if not (isinstance(self.stem.out_features, tuple) and len(self.stem.out_features) == 3):
+            raise ValueError(f"the stem must give patch images [D, H', W'] (a convolutional layer such as ConvSTALPS), "
+                             f"got out_features {self.stem.out_features}")
         D, H, W = self.stem.out_features
         if D != embed_dim:
             raise ValueError(f"the stem gives {D} channels, but embed_dim is {embed_dim}; give both the same")

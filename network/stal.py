@@ -90,6 +90,7 @@ class AdaptiveThreshold(nn.Module):
 
 def _trace(x: Tensor, spikes: Tensor, distance: Tensor, inputs: Tensor, match: list[Tensor], T: int,
            psi: int) -> LayerTrace:
+    """The layer's trace: spikes and ``h - theta`` as time-major steps, the encoder-loss terms as penalties."""
     penalty = {"encoder.input": inputs, "encoder.match": torch.stack(match),
                "encoder.spikes": spikes.sum(dim=0).flatten(1).sum(dim=1),
                "encoder.psi": torch.tensor(float(psi), dtype=spikes.dtype, device=spikes.device)}

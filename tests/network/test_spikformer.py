@@ -126,3 +126,12 @@ train_metrics: running
 """
     result = make_pipeline(config).fit(seed=0)
     assert result.history[-1]["val_acc"] > 0.6
+
+
+def test_a_stem_must_give_patch_images_of_embed_dim_channels():
+    from network.stal import STAL
+
+    with pytest.raises(ValueError, match=r"the stem must give patch images \[D, H', W'\] .* got out_features 64"):
+        Spikformer((1, 8, 8), out_features=10, embed_dim=8, stem=STAL((1, 8, 8)))
+    with pytest.raises(ValueError, match="the stem gives 16 channels, but embed_dim is 8"):
+        Spikformer((1, 8, 8), out_features=10, embed_dim=8, stem=ConvSTALPS((1, 8, 8), embed_dim=16))
