@@ -84,9 +84,10 @@ class YinYang(Dataset):
 
     @staticmethod
     def check_params(params: dict) -> list[tuple[str, str]]:
-        keys = ("train_seed", "val_seed", "test_seed")
-        for i, key in enumerate(keys):
-            same = [other for other in keys[:i] if params[other] == params[key]]
+        used = [key for key in ("train_seed", "val_seed", "test_seed")  # an empty split's seed draws nothing
+                if params[key.replace("seed", "size")]]
+        for i, key in enumerate(used):
+            same = [other for other in used[:i] if params[other] == params[key]]
             if same:
                 return [(key, f"must differ from {same[0]} (equal seeds give equal samples), got {params[key]}")]
         return []

@@ -235,11 +235,10 @@ def plot_weight_histograms(model: nn.Module, path: str | Path, title: str | None
 def draw_first_spike_plots(pipeline: Any, model: nn.Module, encoded: Mapping[str, EncodedSplit], n_classes: int,
                            folder: str | Path, split: str = "test", epoch: int = 0, resolution: int = 100,
                            confusion: Callable[..., Path] | None = None) -> list[Path]:
-    """The figures of :mod:`this module <pipeline.callbacks.first_spike_plots>` for ``model`` on
-    ``split`` into ``folder``; returns the files written ([] for a model without output spike
-    times). ``confusion``: the function that draws the confusion matrix
-    (``plot_confusion(matrix, labels, path, title)``), None to leave it out. The decision map is
-    drawn for the Yin-Yang data set only."""
+    """This module's figures of ``model`` on ``split`` into ``folder``; returns the files written
+    ([] for a model without output spike times). ``confusion``: the function that draws the
+    confusion matrix (``plot_confusion(matrix, labels, path, title)``), None to leave it out. The
+    decision map (a ``resolution`` x ``resolution`` grid) is drawn for the Yin-Yang data set only."""
     record = record_split(pipeline, model, encoded[split], epoch)
     if record is None:
         return []
@@ -257,21 +256,17 @@ def draw_first_spike_plots(pipeline: Any, model: nn.Module, encoded: Mapping[str
         np.add.at(matrix, (record.targets[keep], record.predicted[keep]), 1)
         written.append(confusion(matrix, names, folder / CONFUSION, title=about))
     if yinyang:
-        points = encoded_points(pipeline, split, record)
-        if points is not None:
-            grid = decision_grid(pipeline, model, resolution, epoch)
-            written.append(plot_decision_map(grid, points, record.targets, record.predicted, folder / DECISION_MAP,
-                                             names, about))
+        grid = decision_grid(pipeline, model, resolution, epoch)
+        written.append(plot_decision_map(grid, _points(pipeline, split), record.targets, record.predicted,
+                                         folder / DECISION_MAP, names, about))
     return written
 
 
-def encoded_points(pipeline: Any, split: str, record: FirstSpikeRecord) -> np.ndarray | None:
-    """The (x, y) of the samples of ``split`` behind ``record``, read back from the data set (the
-    encoded split holds only spike times); None when the sizes disagree."""
-    splits = pipeline.data.load(0)  # Yin-Yang's splits do not depend on the run's seed
-    part = dict(splits.items())[split]
-    points = part.x[:, :2].to("cpu", torch.float64).numpy()
-    return points if len(points) == len(record.targets) else None
+def _points(pipeline: Any, split: str) -> np.ndarray:
+    """The (x, y) ``[P, 2]`` of the Yin-Yang samples of ``split`` (the encoded split holds only
+    spike times); Yin-Yang's splits do not depend on the run's seed."""
+    part = dict(pipeline.data.load(0).items())[split]
+    return part.x[:, :2].to("cpu", torch.float64).numpy()
 
 
 def run_first_spike_plots(state: Any, confusion: Callable[..., Path] | None = None) -> list[Path]:

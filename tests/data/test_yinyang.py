@@ -99,3 +99,4 @@ def test_equal_split_seeds_are_a_config_error():
     message = r"data\.val_seed must differ from train_seed \(equal seeds give equal samples\), got 42"
     with pytest.raises(ConfigError, match=message):
         validate({"type": "YinYang", "val_seed": 42}, DATASETS, "data")
+    assert validate({"type": "YinYang", "val_seed": 42, "val_size": 0}, DATASETS, "data")["val_size"] == 0
