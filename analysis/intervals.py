@@ -28,7 +28,8 @@ N_BOOT = 4000
 CONFIDENCE = 0.95
 SEED = 0
 BAND_NAME = "95% bootstrap CI of the mean"
-BAND_RULE = f"shaded: {BAND_NAME} (n >= {MIN_BAND_N}); dots: single runs where n < {MIN_BAND_N}"
+BAND_RULE = (f"lines: means over repeats; a shaded band only where n >= {MIN_BAND_N}: the {BAND_NAME}; "
+             f"dots: the single runs where n < {MIN_BAND_N}")
 
 _UNIT_INTERVAL = re.compile(r"(^|_)(acc|accuracy|frac|fraction|perfect)(_|$|/)")
 _NON_NEGATIVE = re.compile(r"loss|spikes|count|time|epoch|n_params|convergence|sop|duration|energy|lr$")

@@ -210,8 +210,7 @@ def _figures(record: Any, table: RunTable, store: Any, folder: Path) -> list[tup
         name = f"{headline}_vs_{_slug(param)}.png"
         path = plot_metric_vs_param(record, headline, param, hue=hue, out=folder / name, db=store)
         what = f"{headline} vs {param}" + (f", one line per {hue}" if hue else "")
-        figures.append((what, path, "grid (or trial) means joined by lines; search samples as crosses, not "
-                                    f"joined; {BAND_RULE}"))
+        figures.append((what, path, f"{BAND_RULE}; search samples are crosses, never joined"))
     for group, params in grids.items():
         for x, y in itertools.combinations(params, 2):
             path = plot_heatmap(record, headline, x, y, out=folder / f"heatmap_{_slug(group)}_{_slug(y)}_vs_{_slug(x)}.png",

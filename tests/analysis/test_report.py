@@ -23,8 +23,8 @@ def test_report_of_a_grid_and_a_search(mixed_db: str, tmp_path: Path) -> None:
     page = analysis.build_report("mixed", tmp_path, db=mixed_db).read_text()
     assert "None: every run completed." in page
     assert "best_val_acc vs optimizer.lr, one line per model.layers[0].kernel.tau_m" in page
-    assert "search samples as crosses, not joined" in page
-    assert "shaded: 95% bootstrap CI of the mean (n &gt;= 3)" in page
+    assert "search samples are crosses, never joined" in page
+    assert "a shaded band only where n &gt;= 3: the 95% bootstrap CI of the mean" in page
 
 
 def test_environment_capsule_section() -> None:
