@@ -68,6 +68,7 @@ CONFIG_HASH_TAG = "spikelab.config_hash"
 PARENT_TAG = "mlflow.parentRunId"  # MLflow's own tag: the UI nests a child under its parent
 RUN_ID_TAG = "spikelab.run_id"  # a child's run id in the experiment database
 DESCRIPTION_TAG = "mlflow.note.content"  # MLflow's own tag: the experiment's description
+EXPERIMENT_KIND_TAG, MODEL_TRAINING = "mlflow.experimentKind", "custom_model_development"  # MLflow 3 UI's kind
 
 # MLflow error codes worth another try; anything else (a bad name, a missing run) fails at once
 TRANSIENT_ERRORS = frozenset({"TEMPORARILY_UNAVAILABLE", "INTERNAL_ERROR", "REQUEST_LIMIT_EXCEEDED",
@@ -159,8 +160,7 @@ def ensure_parent_runs(tracking_uri: str, experiment_name: str, trials: dict[str
     with tracking_lock(tracking_uri):  # the client sets up MLflow's schema when it is created
         client = _client(tracking_uri)
         experiment_id = _ensure_experiment(client, tracking_uri, experiment_name, None)
-    if description:
-        set_description(client, experiment_id, description)
+    describe_experiment(client, experiment_id, description)
     existing: dict[tuple[str | None, str | None], Any] = {}
     for run in _search_runs(client, experiment_id, f"tags.`{KIND_TAG}` = 'trial'"):
         existing.setdefault((run.data.tags.get(TRIAL_TAG), run.data.tags.get(CONFIG_HASH_TAG)), run)
@@ -208,11 +208,17 @@ def params_digest(params: dict[str, str]) -> str:
     return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def set_description(client: Any, experiment_id: str, description: str) -> None:
-    """The experiment's description in the MLflow UI (the tag ``mlflow.note.content``)."""
-    experiment = client.get_experiment(experiment_id)
-    if experiment.tags.get(DESCRIPTION_TAG) != description:
-        client.set_experiment_tag(experiment_id, DESCRIPTION_TAG, description[:MAX_TAG_VAL_LENGTH])
+def describe_experiment(client: Any, experiment_id: str, description: str | None) -> None:
+    """The experiment's description in the MLflow UI (the tag ``mlflow.note.content``) and its
+    kind, model training (``mlflow.experimentKind``: MLflow 3's UI then opens its runs, not the
+    GenAI traces); tags already right are not written again."""
+    tags = client.get_experiment(experiment_id).tags
+    wanted = {EXPERIMENT_KIND_TAG: MODEL_TRAINING}
+    if description:
+        wanted[DESCRIPTION_TAG] = description[:MAX_TAG_VAL_LENGTH]
+    for key, value in wanted.items():
+        if tags.get(key) != value:
+            client.set_experiment_tag(experiment_id, key, value)
 
 
 #: (file or folder in the run folder, where it goes among the run's MLflow artifacts)
