@@ -24,6 +24,19 @@ def _numpy(tensor: Any) -> np.ndarray:
     return tensor.detach().to("cpu").float().numpy()
 
 
+def _dense_input(run: Any, split: str, index: np.ndarray, x: Any) -> np.ndarray | None:
+    """Spike-time inputs (``SpikeTimes``: [B, N] times) as a ``[T, S, N]`` 0/1 raster; None for
+    other input forms."""
+    times = getattr(x, "times", None)
+    if times is None or getattr(times, "dim", lambda: 0)() != 2:
+        return None
+    raster, steps = run.input_raster(split, index)
+    dense = np.zeros((int(steps), len(index), times.shape[1]), dtype=np.float32)
+    for s, (t, n) in enumerate(raster):
+        dense[np.asarray(t, dtype=int), s, np.asarray(n, dtype=int)] = 1.0
+    return dense
+
+
 def rerun_activity(run_dir: str | Path, checkpoint: str = "best", split: str = "test", per_class: int = 1,
                    max_samples: int = 4) -> Recording:
     """The activity of the saved model of ``run_dir`` on the first ``per_class`` samples of each
@@ -46,11 +59,11 @@ def rerun_activity(run_dir: str | Path, checkpoint: str = "best", split: str = "
     layers = {f"layers.{i}": LayerRecording(_numpy(t.out), _numpy(t.membrane), bool(t.spiking))
               for i, t in enumerate(output.traces)
               if t.membrane is not None and isinstance(t.out, torch.Tensor) and t.out.dim() == 3}
-    dense = x if isinstance(x, torch.Tensor) and x.dim() == 3 else None
+    dense = _numpy(x) if isinstance(x, torch.Tensor) and x.dim() == 3 else _dense_input(run, split, chosen, x)
     readout = output.readout.trace
     return Recording(run.epoch, split, chosen, labels[chosen], _numpy(output.scores.argmax(dim=1)).astype(int),
                      _numpy(output.scores), layers, float(getattr(run, "dt", math.nan)),
-                     None if dense is None else _numpy(dense), None if readout is None else _numpy(readout))
+                     dense, None if readout is None else _numpy(readout))
 
 
 def run_activity(run_dir: str | Path, checkpoint: str = "best", split: str = "test") -> tuple[Recording, str]:

@@ -50,3 +50,35 @@ def test_plots_come_from_the_recording_when_there_is_one(lif_run: Path, tmp_path
         assert found.epoch == 7 and source == "the run's spike recording (recordings/epoch_7.npz)"
     finally:
         recording_path(lif_run, 7).unlink()
+
+
+TEMPOTRON = """\
+data: {type: RandomDataset, size: 12, input_size: 20}
+encoder: LatencyEncoder
+model:
+  layers:
+    - {type: Dense, out_features: 1, kernel: DENKernel, weight_init: {type: Normal, mean: 0.02, std: 0.05}}
+  readout: MaxMembrane
+loss: BinaryLoss
+learning_rule: SingleSpikeLR
+optimizer: {type: MomentumOptimizer, lr: 0.01, momentum: 0.9}
+epochs: 1
+batch_size: 6
+"""
+
+
+def test_a_tempotron_run_gets_its_latency_input_as_a_raster(tmp_path: Path) -> None:
+    from experiment.runner import execute_run
+    from settings.resolve import resolve_experiment
+
+    folder = write_experiment(tmp_path / "experiment", TEMPOTRON, env="T: 40\n")
+    trial = resolve_experiment(folder, []).trials[0]
+    execute_run(trial.config, 3, tmp_path / "run", {"seed": 3}, progress=False)
+    recording = rerun_activity(tmp_path / "run")
+    assert recording.split == "train"  # RandomDataset has no test split
+    assert recording.input.shape == (40, 2, 20)  # one pattern of each class, T = 40 steps, 20 afferents
+    # each afferent fires exactly once in a latency-coded pattern, unless it stays silent
+    assert (recording.input.sum(axis=0) <= 1).all() and recording.input.sum() > 0
+    assert recording.layers["layers.0"].membrane.shape == (40, 2, 1)
+    paths, _ = plot_run_activity(tmp_path / "run", tmp_path / "plots")
+    assert [p.name for p in paths] == ["activity_raster.png", "activity_traces.png"]
