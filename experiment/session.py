@@ -173,6 +173,11 @@ class ExperimentSession:
                     raise ConfigError(ConfigIssue("", f"does not continue searches ({self.resolved.searches[0].name!r}); "
                                                       "pick the trials or sweep points to extend with --trial",
                                                       "--extend"))
+                staged = next((t.stage["trial"] for t in self.resolved.trials if t.stage), None)
+                if staged is not None:
+                    raise ConfigError(ConfigIssue("", f"does not continue staged trials ({staged!r}: a longer upstream "
+                                                      "stage would change its downstream stages' identity); pick "
+                                                      "other trials with --trial, or run with --fresh", "--extend"))
                 recorded = ([], []) if latest is None else (store.trials(latest.id), store.runs(latest.id))
                 trials = check_extension(latest, *recorded, self.resolved.trials, self.extend_to)
                 self.resolved = dataclasses.replace(self.resolved, trials=trials)

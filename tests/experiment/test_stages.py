@@ -131,6 +131,15 @@ def test_the_store_records_stages_and_fails_a_blocked_run_without_an_attempt(sto
         assert store.run(up.id).status == RunStatus.COMPLETED and store.run(up.id).error_message is None
 
 
+def test_extend_refuses_staged_trials_in_one_line(tmp_path, capsys):
+    folder, db = experiment(tmp_path, staged(repeat=1, encoder={"epochs": 1}, classifier={"epochs": 1}))
+    assert main.main(["run", str(folder), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main.main(["run", str(folder), "--no-progress", "--extend", "--set", "epochs=2"]) == 2
+    assert "--extend: does not continue staged trials ('st': a longer upstream stage" in capsys.readouterr().err
+    assert rows(db, "SELECT DISTINCT status, extended_epochs FROM run") == [("COMPLETED", None)]
+
+
 # --- validation ------------------------------------------------------------------------------------
 @pytest.mark.parametrize("stages, message", [
     ([{"name": "a"}, {"name": "b", "init_from": "nope", "freeze": ["layers.0"]}],
