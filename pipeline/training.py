@@ -413,15 +413,6 @@ class TrainingPipeline:
         state.epoch = state.resumed_from = int(ckpt["epoch"])
         return state.epoch
 
-    def evaluate_checkpoint(self, checkpoint: str | Path | dict, split: str = "test") -> dict[str, float]:
-        """Rebuild the run's data and model from the checkpoint's seed (a path, or a checkpoint
-        ``load_checkpoint`` returned), load its weights, evaluate."""
-        ckpt = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint, self.device)
-        splits, encoded, model = self.prepare(int(ckpt["seed"]))
-        model.load_state_dict(ckpt["model"])
-        result = self.evaluate(model, encoded[split], splits.n_classes, int(ckpt["epoch"]))
-        return {f"{split}_{k}": v for k, v in result.items()} | {"epoch": float(ckpt["epoch"])}
-
 
 _ORDER = (TRAIN_LOSS, TRAIN_ACC, VAL_LOSS, VAL_ACC, TEST_LOSS, TEST_ACC, SPIKES_PER_SAMPLE, SPIKES_PER_STEP)
 
