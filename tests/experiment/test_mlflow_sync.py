@@ -196,3 +196,86 @@ def test_the_rest_api_serves_the_artifacts_parent_means_and_config_hash(recorded
                 run = next(r for r in runs if str(r.id) == tags["spikelab.run_id"])
                 config = get_bytes(base, "/get-artifact", path="config.yaml", run_uuid=run_id)
                 assert config == (Path(run.output_dir) / "config.yaml").read_bytes()
+
+
+# --- in-process, on a database written by hand (fast) -----------------------------------------
+TRIAL_CONFIG = {"optimizer": {"lr": 0.01}, "model": {"layers": [{"kernel": {"tau_m": 10.0}}]}}
+SUMMARIES = {0: {"final_val_acc": 0.5, "best_epoch": 2.0}, 1: {"final_val_acc": 0.7, "best_epoch": 1.0}}
+
+
+@pytest.fixture
+def handmade(tmp_path) -> tuple[SQLStore, object, dict]:
+    """A database with one trial of 3 repeats: two COMPLETED (known metrics and summaries), one FAILED."""
+    from experiment.store import ErrorInfo, NewRun, RunStatus
+
+    store = SQLStore.create(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    experiment = store.open_experiment("handmade", "written by hand", 0, str(tmp_path), {}, {})
+    trial = store.upsert_trial(experiment.id, "t", TRIAL_CONFIG, "hash-of-t")
+    runs = store.ensure_runs(experiment.id, [NewRun(trial.id, "hash-of-t", k, k, str(tmp_path / f"t/repeat_{k}"))
+                                             for k in range(3)])
+    for repeat, run in enumerate(runs):
+        attempt = store.claim_run(run.id, "host", 1)
+        for epoch in range(3):
+            store.log_metrics(run.id, epoch, {"val_acc": 0.1 * epoch + 0.2 * repeat, "val_loss": float("nan")})
+        if repeat < 2:
+            store.finish_run(run.id, attempt.id, RunStatus.COMPLETED, summary=SUMMARIES[repeat])
+        else:
+            store.finish_run(run.id, attempt.id, RunStatus.FAILED, error=ErrorInfo("RuntimeError", "diverged"))
+    yield store, store.get_experiment("handmade"), {run.repeat: store.run(run.id) for run in runs}
+    store.close()
+
+
+def test_update_parents_gives_a_parent_the_means_of_its_completed_repeats(handmade, tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    from experiment.mlflow_mirror import ensure_parent_runs
+    from experiment.mlflow_sync import _ms, update_parents
+
+    store, experiment, runs = handmade
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    parents = ensure_parent_runs(uri, "handmade", {"t": TRIAL_CONFIG}, {"t": "hash-of-t"}, "written by hand")
+    client = MlflowClient(tracking_uri=uri)
+    assert client.get_run(parents["t"]).info.status == "RUNNING"  # until its repeats have run
+    update_parents(store, experiment, uri, parents)
+    parent = client.get_run(parents["t"])
+    assert parent.data.tags["spikelab.config_hash"] == "hash-of-t"
+    assert parent.data.tags["spikelab.repeats"] == "2 of 3 completed"
+    assert parent.info.status == "FAILED"  # one repeat failed and none is left to run
+    assert parent.info.end_time == max(_ms(r.finished_at) for r in runs.values())
+    assert parent.data.metrics["summary.final_val_acc"] == pytest.approx(0.6)  # (0.5 + 0.7) / 2
+    assert parent.data.metrics["summary.best_epoch"] == pytest.approx(1.5)
+    curve = sorted((m.step, m.value) for m in client.get_metric_history(parents["t"], "val_acc"))
+    assert curve == [(0, pytest.approx(0.1)), (1, pytest.approx(0.2)), (2, pytest.approx(0.3))]  # mean of 2 repeats
+    assert client.get_metric_history(parents["t"], "val_loss") == []  # NaN everywhere: no mean to draw
+    assert [m.step for m in client.get_metric_history(parents["t"], "summary.final_val_acc")] == [2]  # n = 2
+    experiment_tags = client.get_experiment_by_name("handmade").tags
+    assert experiment_tags["mlflow.note.content"] == "written by hand"
+    assert experiment_tags["mlflow.experimentKind"] == "custom_model_development"
+
+
+def test_sync_experiment_mirrors_every_run_and_then_writes_nothing(handmade, tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    from experiment.mlflow_sync import _ms, sync_experiment
+
+    store, experiment, runs = handmade
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    counts = sync_experiment(store, experiment, uri)
+    assert (counts.parents_created, counts.children_created) == (1, 3)
+    assert counts.missing_folders == [runs[0].output_dir, runs[1].output_dir]  # no run folders: nothing to upload
+    client = MlflowClient(tracking_uri=uri)
+    kids = {int(c.data.tags["spikelab.run_id"]): c
+            for c in client.search_runs([client.get_experiment_by_name("handmade").experiment_id],
+                                        "tags.`spikelab.kind` = 'repeat'")}
+    for repeat, run in runs.items():
+        kid = kids[run.id]
+        assert kid.info.status == ("FINISHED" if repeat < 2 else "FAILED")
+        assert (kid.info.start_time, kid.info.end_time) == (_ms(store.attempts(run.id)[0].started_at), _ms(run.finished_at))
+        assert sorted((m.step, m.value) for m in client.get_metric_history(kid.info.run_id, "val_acc")) == \
+            [(e, pytest.approx(0.1 * e + 0.2 * repeat)) for e in range(3)]
+        assert all(math.isnan(m.value) for m in client.get_metric_history(kid.info.run_id, "val_loss"))
+        assert kid.data.params["model.layers.0.kernel.tau_m"] == "10.0"
+    assert kids[runs[2].id].data.tags["spikelab.error"] == "RuntimeError: diverged"
+    assert kids[runs[1].id].data.metrics["summary.final_val_acc"] == pytest.approx(0.7)
+    again = sync_experiment(store, experiment, uri)
+    assert not again.wrote
