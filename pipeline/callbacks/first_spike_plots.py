@@ -171,7 +171,9 @@ def plot_output_times(times: np.ndarray, labels: np.ndarray, path: str | Path,
     classes = [k for k in range(n_out) if np.any(labels == k)]
     colors = _class_colors(n_out)
     finite = times[np.isfinite(times)]
-    top = float(finite.max()) * 1.08 if finite.size else 1.0
+    low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    margin = 0.06 * (high - low) or 0.1
+    top = high + margin  # where the silent neurons' crosses go
     figure = _figure((3.6 * max(len(classes), 1) + 0.8, 3.4))
     for panel, k in enumerate(classes):
         axes = figure.add_subplot(1, max(len(classes), 1), panel + 1)
@@ -181,17 +183,22 @@ def plot_output_times(times: np.ndarray, labels: np.ndarray, path: str | Path,
         for neuron in range(n_out):
             t = own[:, neuron]
             fired = np.isfinite(t)
-            axes.scatter(rank[fired], t[fired], s=4, color=colors[neuron], linewidths=0, label=f"neuron {names[neuron]}")
+            axes.scatter(rank[fired], t[fired], s=4, color=colors[neuron], linewidths=0)
             if (~fired).any():
                 axes.scatter(rank[~fired], np.full((~fired).sum(), top), s=10, marker="x", color=colors[neuron],
                              linewidths=0.8)
         silent = int((~np.isfinite(own[:, k])).sum())
-        axes.set(xlabel=f"sample of class {names[k]} (sorted)", ylim=(0, top * 1.04),
+        axes.set(xlabel=f"sample of class {names[k]} (sorted)", ylim=(max(low - margin, 0.0), top + margin),
                  title=f"class {names[k]}: {len(own)} samples" + (f", label neuron silent in {silent}" if silent else ""))
         axes.title.set_fontsize("small")
         if panel == 0:
-            axes.set_ylabel("output spike time (tau_s); x at the top: no spike")
-            axes.legend(frameon=False, fontsize="x-small", markerscale=2)
+            from matplotlib.lines import Line2D
+
+            axes.set_ylabel("output spike time (tau_s)")
+            handles = [Line2D([], [], marker="o", linestyle="", markersize=3, color=colors[n],
+                              label=f"neuron {names[n]}") for n in range(n_out)]
+            handles.append(Line2D([], [], marker="x", linestyle="", color="gray", label="no spike (drawn at the top)"))
+            axes.legend(handles=handles, frameon=False, fontsize="x-small")
     if title:
         figure.suptitle(title, fontsize="medium")
     return _save(figure, path)
@@ -216,9 +223,27 @@ def plot_hidden_times(hidden: Mapping[str, np.ndarray], path: str | Path, title:
     return _save(figure, path)
 
 
+def parameter_values(model: nn.Module) -> list[tuple[str, np.ndarray]]:
+    """(label, flat values) of every parameter tensor of ``model``, by name; the parameter of a
+    module that computes delays from it (``delays()``: DelGrad's sigmoid / clip / shift
+    parametrisations) is shown as those delays in tau_s."""
+    modules = dict(model.named_modules())
+    values = []
+    for name, param in model.named_parameters():
+        owner_name = name.rpartition(".")[0]
+        owner = modules.get(owner_name)
+        if callable(getattr(owner, "delays", None)):
+            label, tensor = f"{owner_name}: delays (tau_s)", owner.delays()
+        else:
+            label, tensor = name, param
+        values.append((label, tensor.detach().to("cpu", torch.float64).reshape(-1).numpy()))
+    return values
+
+
 def plot_weight_histograms(model: nn.Module, path: str | Path, title: str | None = None, bins: int = 50) -> Path:
-    """One histogram per parameter tensor of the model (weights, delays, ...), by its name."""
-    named = [(name, p.detach().to("cpu", torch.float64).reshape(-1).numpy()) for name, p in model.named_parameters()]
+    """One histogram per parameter tensor of the model (weights; delays in tau_s), by its name
+    (:func:`parameter_values`)."""
+    named = parameter_values(model)
     columns = min(len(named), 3) or 1
     rows = math.ceil(len(named) / columns) or 1
     figure = _figure((4.0 * columns, 2.9 * rows))

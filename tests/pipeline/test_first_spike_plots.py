@@ -134,6 +134,23 @@ def test_figures_from_hand_made_arrays(tmp_path: Path):
     assert fsp.plot_decision_map(grid, points, np.array([0, 0]), np.array([0, 1]), tmp_path / "map.png").is_file()
 
 
+def test_delays_are_shown_in_tau_s_not_as_their_raw_parameter():
+    class SigmoidDelay(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.theta = nn.Parameter(torch.tensor([0.0, 100.0]))
+
+        def delays(self):
+            return 0.5 + 2.0 * torch.sigmoid(self.theta)
+
+    model = XOnly()
+    model.delay_layer = SigmoidDelay()
+    values = dict(fsp.parameter_values(model))
+    assert list(values) == ["weight", "delay", "delay_layer: delays (tau_s)"]
+    assert values["weight"].tolist() == [1.0, 2.0, 3.0, 4.0]
+    assert values["delay_layer: delays (tau_s)"].tolist() == [1.5, 2.5]  # 0.5 + 2 sigmoid(0), 0.5 + 2 sigmoid(100)
+
+
 def test_end_of_fit_figures_use_the_best_checkpoint_and_the_test_split(tmp_path: Path, monkeypatch):
     drawn = {}
     weights = fsp.plot_weight_histograms
