@@ -116,7 +116,7 @@ def sync_experiment(store: SQLStore, experiment: ExperimentRecord, tracking_uri:
         history = metrics.get(run.id, {})
         last = run.last_epoch if run.last_epoch is not None else max((e for p in history.values() for e in p), default=0)
         points = {**history, **{f"{SUMMARY_PREFIX}{k}": {last: v} for k, v in summaries.get(run.id, {}).items()}}
-        counts.metric_points += _log_points(client, child.info.run_id, points)
+        counts.metric_points += _log_points(client, child, points)
         counts.statuses += _fill_status(client, child, run)
         if artifacts and run.status == RunStatus.COMPLETED:
             if Path(run.output_dir).is_dir():
@@ -151,7 +151,7 @@ def update_parents(store: SQLStore, experiment: ExperimentRecord, tracking_uri: 
         points = {f"{SUMMARY_PREFIX}{key}": {len(done): value}
                   for key, value in _means([summaries.get(r.id, {}) for r in done]).items()}
         points.update(_epoch_means([metrics.get(r.id, {}) for r in done]))
-        counts.metric_points += _log_points(client, parent_id, points)
+        counts.metric_points += _log_points(client, parent, points)
         tags = {"spikelab.repeats": f"{len(done)} of {len(mine)} completed"}
         if any(parent.data.tags.get(k) != v for k, v in tags.items()):
             _log_batch(client, parent_id, tags=tags)
@@ -281,15 +281,18 @@ def _fill_params(client: Any, child: Any, params: dict[str, str]) -> None:
         _log_batch(client, child.info.run_id, params=missing)
 
 
-def _log_points(client: Any, run_id: str, points: dict[str, dict[int, float]]) -> int:
+def _log_points(client: Any, run: Any, points: dict[str, dict[int, float]]) -> int:
     """Log the points (key -> step -> value) the run lacks, or whose value at that step differs
-    (NaN equals NaN; MLflow keeps +-inf as +-1.797e308); how many were logged."""
+    (NaN equals NaN; MLflow keeps +-inf as +-1.797e308); how many were logged. Only keys the run
+    has logged already cost a look at their history."""
     from mlflow.entities import Metric
 
+    run_id, logged = run.info.run_id, set(run.data.metrics)
     batch = []
     for key, steps in points.items():
         key = mlflow_key(key)
-        have = {int(m.step): m.value for m in client.get_metric_history(run_id, key)}  # the last per step
+        history = client.get_metric_history(run_id, key) if key in logged else []
+        have = {int(m.step): m.value for m in history}  # the last value per step
         batch += [Metric(key, float(value), 0, int(step)) for step, value in steps.items()
                   if step not in have or not _same(have[step], value)]
     _log_batch(client, run_id, batch)
