@@ -36,7 +36,8 @@ def classify_points(points: np.ndarray, r_big: float = R_BIG, r_small: float = R
     x, y = points[:, 0], points[:, 1]
     d_right = np.hypot(x - 1.5 * r_big, y - r_big)
     d_left = np.hypot(x - 0.5 * r_big, y - r_big)
-    is_yin = (d_right <= r_small) | ((d_left > r_small) & (d_left <= 0.5 * r_big)) | ((y > r_big) & (d_right > 0.5 * r_big))
+    is_yin = ((d_right <= r_small) | ((d_left > r_small) & (d_left <= 0.5 * r_big))
+              | ((y > r_big) & (d_right > 0.5 * r_big)))
     return np.where((d_right < r_small) | (d_left < r_small), 2, is_yin.astype(np.int64)).astype(np.int64)
 
 

@@ -79,8 +79,8 @@ def record_split(pipeline: Any, model: nn.Module, split: EncodedSplit, epoch: in
         return None
     joined = {key: torch.cat(values).detach().to("cpu", torch.float64 if key == "times" else torch.long).numpy()
               for key, values in parts.items()}
-    return FirstSpikeRecord(joined["targets"], joined["predicted"], joined["times"],
-                            {name: torch.cat(v).detach().to("cpu", torch.float64).numpy() for name, v in hidden.items()})
+    hidden_times = {name: torch.cat(v).detach().to("cpu", torch.float64).numpy() for name, v in hidden.items()}
+    return FirstSpikeRecord(joined["targets"], joined["predicted"], joined["times"], hidden_times)
 
 
 def grid_points(resolution: int) -> np.ndarray:
@@ -149,7 +149,8 @@ def plot_decision_map(classes: np.ndarray, points: np.ndarray, labels: np.ndarra
         axes.scatter(points[chosen, 0], points[chosen, 1], s=9, color=colors[k], linewidths=0)
     wrong = predicted != labels
     axes.scatter(points[wrong, 0], points[wrong, 1], s=36, facecolors="none", edgecolors="black", linewidths=0.8)
-    handles = [Line2D([], [], marker="o", linestyle="", color=colors[k], label=name) for k, name in enumerate(class_names)]
+    handles = [Line2D([], [], marker="o", linestyle="", color=colors[k], label=name)
+               for k, name in enumerate(class_names)]
     handles.append(Line2D([], [], marker="o", linestyle="", markerfacecolor="none", markeredgecolor="black",
                           label="misclassified"))
     axes.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize="small")
@@ -189,7 +190,8 @@ def plot_output_times(times: np.ndarray, labels: np.ndarray, path: str | Path,
                              linewidths=0.8)
         silent = int((~np.isfinite(own[:, k])).sum())
         axes.set(xlabel=f"sample of class {names[k]} (sorted)", ylim=(max(low - margin, 0.0), top + margin),
-                 title=f"class {names[k]}: {len(own)} samples" + (f", label neuron silent in {silent}" if silent else ""))
+                 title=f"class {names[k]}: {len(own)} samples"
+                 + (f", label neuron silent in {silent}" if silent else ""))
         axes.title.set_fontsize("small")
         if panel == 0:
             from matplotlib.lines import Line2D

@@ -56,7 +56,8 @@ def run_folder(path: Path, names=None) -> str:
 def test_the_section_shows_the_lowest_completed_repeat_of_each_trial(tmp_path):
     store = Runs(SimpleNamespace(trial_name="b", repeat=1, output_dir=run_folder(tmp_path / "b1")),
                  SimpleNamespace(trial_name="a", repeat=2, output_dir=run_folder(tmp_path / "a2")),
-                 SimpleNamespace(trial_name="a", repeat=1, output_dir=run_folder(tmp_path / "a1", [drawn.OUTPUT_TIMES])))
+                 SimpleNamespace(trial_name="a", repeat=1,
+                                 output_dir=run_folder(tmp_path / "a1", [drawn.OUTPUT_TIMES])))
     figures = first_spike_plots._report_section(SimpleNamespace(id=7), tmp_path / "report", store)
     assert store.asked == [(7, [RunStatus.COMPLETED])]
     assert [title for title, _, _ in figures] == ["a, repeat 1: output spike times"] + [
