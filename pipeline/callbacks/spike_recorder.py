@@ -49,6 +49,9 @@ class SpikeRecorder(Callback):
     and ``traces_epoch_<k>.png``. Read them back with ``tools.recordings.load_run_recordings(run_dir)``
     (``analysis.recordings`` for notebooks).
 
+    Layers whose output is not a time-major raster (first-spike layers give spike times, and no
+    membrane) are left out; their recording still holds scores, labels and predictions.
+
     The samples are the same at every epoch: ``indices`` in the split, or ``samples`` chosen
     class-balanced (the first of each class, then the second...). A resumed fit keeps the
     recordings of the epochs it restored and records the later ones again; a fresh start
@@ -155,7 +158,7 @@ class SpikeRecorder(Callback):
         chosen = range(n_layers) if self.layers is None else [i % n_layers for i in self.layers]
         layers = {f"layers.{i}": LayerRecording(_numpy(output.traces[i].out), _numpy(output.traces[i].membrane),
                                                 bool(output.traces[i].spiking))
-                  for i in dict.fromkeys(chosen)}
+                  for i in dict.fromkeys(chosen) if _dense(output.traces[i].out) and _dense(output.traces[i].membrane)}
         dense = x.to_dense() if hasattr(x, "to_dense") else x
         trace = output.readout.trace if self.readout else None
         return Recording(epoch, self._split, self._index.cpu().numpy(), y.cpu().numpy(), prediction.cpu().numpy(),
@@ -180,6 +183,11 @@ class SpikeRecorder(Callback):
 
     def __repr__(self) -> str:
         return f"SpikeRecorder(layers={self.layers}, samples={self.samples}, split={self.split!r})"
+
+
+def _dense(value: object) -> bool:
+    """Whether a trace holds a time-major ``[T, B, N]`` tensor (first-spike layers give spike times instead)."""
+    return isinstance(value, torch.Tensor) and value.dim() == 3
 
 
 def _numpy(tensor: torch.Tensor):
