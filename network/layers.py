@@ -29,6 +29,9 @@ class Layer(nn.Module):
 
     out_features: int
     kernel: Kernel
+    #: the activity the layer consumes: ``raster`` (``[T, B, N]``, or grid SpikeTimes) or
+    #: ``continuous`` (ContinuousSpikes: first-spike-time layers)
+    takes: str = "raster"
 
     @property
     def spiking(self) -> bool:

@@ -31,6 +31,7 @@ class Readout(nn.Module):
 
     out_features: int
     has_trace: bool = False
+    takes: str = "raster"  # the last layer's activity: ``raster`` or ``continuous`` (spike times)
 
     def forward(self, last: LayerTrace) -> ReadoutOutput:
         raise NotImplementedError
@@ -147,6 +148,8 @@ class LeakyIntegrator(Readout):
 class SpikeTimeReadout(Readout):
     """The last first-spike layer's output times as the classes' times (``ReadoutOutput.times``,
     +inf: no spike) and ``scores = -times``: the earliest spike scores highest."""
+
+    takes = "continuous"
 
     def __init__(self, in_features: int):
         super().__init__()

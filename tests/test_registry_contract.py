@@ -10,7 +10,7 @@ import torch
 
 from network.events import ContinuousSpikes, SpikeTimes
 from network.layers import LayerTrace
-from settings.registries import (CALLBACKS, DATASETS, ENCODERS, INITIALIZERS, KERNELS, LAYERS, LEARNING_RULES,
+from settings.registries import (CALLBACKS, DATASETS, DELAYS, ENCODERS, INITIALIZERS, KERNELS, LAYERS, LEARNING_RULES,
                                  LOSSES, MODELS, OPTIMIZERS, READOUTS, SCHEDULERS, SURROGATES)
 from settings.errors import ConfigError
 from settings.registry import ALL_REGISTRIES
@@ -21,6 +21,7 @@ from tools.seeding import seed_everything
 MINIMAL = {
     "Dense": {"out_features": 3, "kernel": "LIFKernel"},
     "Recurrent": {"out_features": 3, "kernel": "LIFKernel"},
+    "FirstSpikeLIF": {"out_features": 3},
     "LeakyIntegrator": {"out_features": 3},
     "Network": {"layers": [{"type": "Dense", "out_features": 3, "kernel": "LIFKernel"}], "readout": "SpikeCount"},
     "SRNN": {"out_features": 3}, "Spikformer": {"out_features": 3, "embed_dim": 8, "depth": 1},
@@ -92,6 +93,11 @@ def test_layers_and_models(name):
     def run(seed: int) -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor]:
         seed_everything(seed)
         module = build(minimal(registry, name), registry, **runtime)
+        if getattr(module, "takes", "raster") == "continuous":  # first-spike layers: [B, N] spike times
+            x = ContinuousSpikes(torch.rand(2, 6) * 2.0)
+            out = module(x)
+            assert out.out.times.shape == (2, module.out_features) and out.membrane is None
+            return module, out, out.out.times
         x = (torch.rand(15, 2, 6) < 0.5).float()
         out = module(x)
         if registry is LAYERS:
@@ -104,8 +110,8 @@ def test_layers_and_models(name):
 
     module, out, membrane = run(0)
     _, out_again, membrane_again = run(0)
-    value = out.out if registry is LAYERS else out.scores
-    assert torch.equal(value, out_again.out if registry is LAYERS else out_again.scores)
+    value = membrane if registry is LAYERS else out.scores
+    assert torch.equal(value, membrane_again if registry is LAYERS else out_again.scores)
     assert torch.equal(membrane, membrane_again)
     assert not torch.equal(membrane, run(1)[2])  # the seed does reach the weights and the input
     # every parameter reaches the membrane, the scores or a penalty term (a STAL's match projections)
@@ -120,8 +126,13 @@ def test_readouts(name):
     def run(seed: int):
         seed_everything(seed)
         readout = build(minimal(READOUTS, name), READOUTS, in_features=3)
-        spikes = (torch.rand(10, 2, 3) < 0.5).float()
-        out = readout(LayerTrace(spikes, spikes, torch.randn(10, 2, 3), None, True))
+        if readout.takes == "continuous":  # output spike times of a first-spike layer
+            times = ContinuousSpikes(torch.rand(2, 3) * 2.0)
+            out = readout(LayerTrace(times, times, None, None, True))
+            assert torch.equal(out.times, times.times)
+        else:
+            spikes = (torch.rand(10, 2, 3) < 0.5).float()
+            out = readout(LayerTrace(spikes, spikes, torch.randn(10, 2, 3), None, True))
         assert out.scores.shape == (2, readout.out_features)
         return out
 
@@ -130,6 +141,20 @@ def test_readouts(name):
     for a, b in ((first.time_index, again.time_index), (first.trace, again.trace)):
         assert (a is None and b is None) or torch.equal(a, b)
     assert not torch.equal(first.scores, run(1).scores)
+
+
+@pytest.mark.parametrize("name", entries(DELAYS))
+def test_delays(name):
+    """Every delay builds from minimal YAML, gives per-neuron input times ``[B, S, I]`` no earlier
+    than the inputs (delays >= 0 by default) and passes gradients to its parameter."""
+    torch.manual_seed(0)
+    delay = build(minimal(DELAYS, name), DELAYS, in_features=3, out_features=4)
+    t = torch.rand(2, 3)
+    shifted = delay(t)
+    assert shifted.shape[0] == 2 and shifted.shape[1] in (1, 4) and shifted.shape[2] == 3
+    assert (shifted >= t.unsqueeze(1)).all()
+    shifted.sum().backward()
+    assert delay.theta.grad is not None and delay.theta.grad.abs().sum() > 0
 
 
 @pytest.mark.parametrize("name", entries(LOSSES))
@@ -148,10 +173,15 @@ def test_losses(name):
     match = torch.rand(2, 4, 6, requires_grad=True)
     encoder = {"encoder.input": torch.rand(4, 6), "encoder.match": match, "encoder.spikes": spikes.sum(dim=(0, 2)),
                "encoder.psi": torch.tensor(5.0)}
-    record = LossInput(step_scores.mean(dim=0), targets, step_scores=step_scores, spikes=(spikes,), penalties=encoder)
+    # a first-spike readout's output times and a delay layer's penalty (network/first_spike/)
+    times = (0.5 + torch.rand(4, 3)).requires_grad_()
+    delays = torch.rand(6, requires_grad=True)
+    penalties = {**encoder, "delay_l2": delays.pow(2).sum()}
+    record = LossInput(step_scores.mean(dim=0), targets, step_scores=step_scores, spikes=(spikes,), times=times,
+                       penalties=penalties)
     value = loss(record)
     value.backward()
-    assert value.dim() == 0 and any(t.grad is not None for t in (step_scores, spikes, match))
+    assert value.dim() == 0 and any(t.grad is not None for t in (step_scores, spikes, match, times, delays))
     if not loss.regularizer:
         assert loss.predict(record).shape == targets.shape
 

@@ -42,6 +42,7 @@ class FirstSpikeLIF(Layer):
     """
 
     kernel = None
+    takes = "continuous"
 
     def __init__(self, in_features: int, out_features: PositiveInt, tau_m: PositiveFloat = 1.0,
                  tau_s: PositiveFloat = 1.0, theta: PositiveFloat = 1.0, weight_init: Initializer | None = None,

@@ -79,7 +79,8 @@ class WeightBumping(Callback):
         self.previous, self.current = None, self.bump
 
     def state_dict(self) -> dict:
-        return {"previous": self.previous, "current": self.current}
+        """A doubling in progress (nothing while no layer is being bumped)."""
+        return {} if self.previous is None else {"previous": self.previous, "current": self.current}
 
     def load_state_dict(self, state: dict) -> None:
         self.previous, self.current = state.get("previous"), state.get("current", self.bump)
