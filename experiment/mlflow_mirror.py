@@ -313,8 +313,9 @@ class MLflowCallback(Callback):
             try:
                 log_run_artifacts(self._client, self.run_id, state.run_dir)
             except Exception as exc:  # noqa: BLE001 (missing files are a loss of the view only)
+                first = str(exc).splitlines()[0] if str(exc) else ""
                 log.warning("MLflow mirror: could not log the files of %s (%s: %s); `python main.py mlflow-sync` "
-                            "logs them later", self.run_name, type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
+                            "logs them later", self.run_name, type(exc).__name__, first)
         self._call("finish the child run", self._client.set_terminated, self.run_id, "FINISHED")
 
     def on_exception(self, state: FitState, exc: BaseException) -> None:

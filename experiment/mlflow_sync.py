@@ -114,7 +114,8 @@ def sync_experiment(store: SQLStore, experiment: ExperimentRecord, tracking_uri:
         counts.children_created += existing is None
         _fill_params(client, child, mlflow_params(configs[run.trial_id]))
         history = metrics.get(run.id, {})
-        last = run.last_epoch if run.last_epoch is not None else max((e for p in history.values() for e in p), default=0)
+        last = run.last_epoch if run.last_epoch is not None else \
+            max((e for steps in history.values() for e in steps), default=0)
         points = {**history, **{f"{SUMMARY_PREFIX}{k}": {last: v} for k, v in summaries.get(run.id, {}).items()}}
         counts.metric_points += _log_points(client, child, points)
         counts.statuses += _fill_status(client, child, run)

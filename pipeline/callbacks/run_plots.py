@@ -194,7 +194,8 @@ def per_class_accuracy(matrix: torch.Tensor) -> list[float]:
 
 
 @torch.no_grad()
-def split_confusion(pipeline: Any, model: nn.Module, split: EncodedSplit, n_classes: int, epoch: int = 0) -> torch.Tensor:
+def split_confusion(pipeline: Any, model: nn.Module, split: EncodedSplit, n_classes: int,
+                    epoch: int = 0) -> torch.Tensor:
     """The confusion matrix of ``model`` on a whole encoded split, in the pipeline's evaluation
     batches, with its loss's predictions (what the accuracy metrics count)."""
     training = model.training

@@ -72,7 +72,8 @@ class SpikeRecorder(Callback):
 
     def __init__(self, layers: list[int] | None = None, samples: PositiveInt = 8,
                  split: Literal["train", "val", "test"] | None = None, indices: list[NonNegativeInt] | None = None,
-                 epochs: list[NonNegativeInt] | None = None, last: bool = True, readout: bool = True, plots: bool = True):
+                 epochs: list[NonNegativeInt] | None = None, last: bool = True, readout: bool = True,
+                 plots: bool = True):
         self.layers = None if layers is None else list(layers)
         self.samples, self.split, self.indices = samples, split, None if indices is None else list(indices)
         self.epochs, self.last, self.readout, self.plots = set(epochs or [0]), last, readout, plots

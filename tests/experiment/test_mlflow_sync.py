@@ -105,11 +105,13 @@ def check_mirror(uri: str, db: dict, exact_times: bool) -> None:
         assert parent.info.status == "FINISHED" and parent.data.tags["spikelab.repeats"] == "2 of 2 completed"
         runs = [r for r in db["runs"] if r.trial_name == name]
         for key in ("final_test_acc", "best_val_acc", "final_train_loss"):
-            assert parent.data.metrics[f"summary.{key}"] == pytest.approx(mean([db["summaries"][r.id][key] for r in runs]))
+            expected = mean([db["summaries"][r.id][key] for r in runs])
+            assert parent.data.metrics[f"summary.{key}"] == pytest.approx(expected)
         history = client.get_metric_history(parent.info.run_id, "val_acc")  # the mean learning curve
         for point in history:
+            ids = {x.id for x in runs}
             assert point.value == pytest.approx(mean([v for r, k, e, v in db["metrics"]
-                                                      if k == "val_acc" and e == point.step and r in {x.id for x in runs}]))
+                                                      if k == "val_acc" and e == point.step and r in ids]))
         assert sorted(p.step for p in history) == [0, 1]
         assert parent.info.end_time == max(ms(r.finished_at) for r in runs)  # the trial lasts until its last repeat
         assert parent.info.start_time <= min(ms(db["attempts"][r.id][0].started_at) for r in runs) + 1000
@@ -270,7 +272,8 @@ def test_sync_experiment_mirrors_every_run_and_then_writes_nothing(handmade, tmp
     for repeat, run in runs.items():
         kid = kids[run.id]
         assert kid.info.status == ("FINISHED" if repeat < 2 else "FAILED")
-        assert (kid.info.start_time, kid.info.end_time) == (_ms(store.attempts(run.id)[0].started_at), _ms(run.finished_at))
+        started = store.attempts(run.id)[0].started_at
+        assert (kid.info.start_time, kid.info.end_time) == (_ms(started), _ms(run.finished_at))
         assert sorted((m.step, m.value) for m in client.get_metric_history(kid.info.run_id, "val_acc")) == \
             [(e, pytest.approx(0.1 * e + 0.2 * repeat)) for e in range(3)]
         assert all(math.isnan(m.value) for m in client.get_metric_history(kid.info.run_id, "val_loss"))
