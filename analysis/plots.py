@@ -216,12 +216,11 @@ def _curve_figure(record: ExperimentRecord, key: str, data: pd.DataFrame, by: li
             axes.set_ylim(-0.02, 1.02)
     what = f"{key}, mean over repeats" + (f" with {BAND_NAME}" if band else "") + note
     if panels:
-        figure.suptitle(_title(record, what), fontsize="medium")
+        key_text = "; ".join(([f"shaded: {BAND_NAME} (n >= {MIN_BAND_N})"] if band else [])
+                             + ([f"dots: single runs where a point has n < {MIN_BAND_N}"] if dots else []))
+        figure.suptitle(_title(record, what) + (f"\n{key_text}" if key_text else ""), fontsize="medium")
         figure.supxlabel("epoch", fontsize="small")
         figure.supylabel(axis_label(key), fontsize="small")
-        proxies = _key_proxies(band, dots)
-        if proxies:
-            figure.legend(handles=proxies, loc="outside upper center", ncols=len(proxies), fontsize="small")
     else:
         axes = grid[0]
         axes.set(xlabel="epoch", ylabel=axis_label(key), title=_title(record, what))
