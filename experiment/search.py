@@ -77,8 +77,8 @@ def check_pruning(searches: list[TrialSettings], executor: Executor) -> None:
 
 class PruningCallback(Callback):
     """Each run it watches is a trial of the single-objective ``study`` (whose pruner decides):
-    reports ``monitor`` every epoch after the first and stops the run when it should be pruned,
-    recording ``pruned_at_epoch`` in the run's summary."""
+    reports ``monitor`` every epoch after epoch 0 and stops the run when it should be pruned
+    (before its last epoch), recording ``pruned_at_epoch`` in the run's summary."""
 
     order = 15
 
@@ -99,7 +99,8 @@ class PruningCallback(Callback):
             self._report(int(row["epoch"]), row)
 
     def on_epoch_end(self, state: FitState, epoch: int, metrics: dict[str, float]) -> None:
-        if self._report(epoch, metrics) and self.trial.should_prune():
+        # reported every epoch; never stopped after its last one, since it has trained in full then
+        if self._report(epoch, metrics) and epoch < state.epochs and self.trial.should_prune():
             self.stopped_at, self.pruned = epoch, True
             state.request_stop(f"pruned by the median pruner at epoch {epoch} ({self.monitor} "
                                f"{metrics[self.monitor]:.4g})")

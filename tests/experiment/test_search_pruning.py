@@ -7,8 +7,8 @@ from experiment.search import PruningCallback, optuna_distribution
 class State:
     stop_reason = None
 
-    def __init__(self):
-        self.history, self.summary = [], {}
+    def __init__(self, epochs: int = 10):
+        self.history, self.summary, self.epochs = [], {}, epochs
 
     def request_stop(self, reason):
         self.stop_reason = reason
@@ -71,3 +71,18 @@ def test_the_pruning_study_is_rebuilt_from_the_database_with_its_settings():
     assert not cb.pruned
     cb.on_epoch_end(state, 2, {"val_acc": 0.6})  # below 0.7: one completed run is enough (startup_runs 1)
     assert cb.pruned
+
+
+def test_a_run_is_not_stopped_after_its_last_epoch():
+    import optuna
+
+    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.MedianPruner(n_startup_trials=1))
+    study.add_trial(optuna.trial.create_trial(value=0.9, intermediate_values={1: 0.8, 2: 0.9}))
+    state, cb = State(epochs=2), PruningCallback(study, "val_acc")
+    cb.on_fit_start(state)
+    cb.on_epoch_end(state, 1, {"val_acc": 0.85})
+    cb.on_epoch_end(state, 2, {"val_acc": 0.5})  # below the median, but the run has trained in full
+    state.history = [{"epoch": 1, "val_acc": 0.85}, {"epoch": 2, "val_acc": 0.5}]
+    cb.on_fit_end(state)
+    assert not cb.pruned and state.stop_reason is None and state.summary == {}
+    assert study.trials[-1].state == optuna.trial.TrialState.COMPLETE and study.trials[-1].value == 0.5
