@@ -132,7 +132,8 @@ def search_fronts(experiment: Experiment, db: DB = None, version: int | None = N
 
 
 def describe(search: SearchFront) -> str:
-    """``maximize best_val_acc, minimize final_spikes_per_sample: Pareto front (2 of 5 points, 1 pruned)``."""
+    """``maximize best_val_acc, minimize final_spikes_per_sample: Pareto front (2 of 5 completed points,
+    1 pruned)``."""
     goal = ", ".join(f"{o.get('direction', 'maximize')} {o['metric']}" for o in search.objectives)
     what = "best point" if len(search.objectives) == 1 else "Pareto front"
     pruned = int(search.points[PRUNED].sum())
