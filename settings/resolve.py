@@ -177,6 +177,11 @@ def resolve_experiment(folder: str | Path, set_args: list[str] = (), only: list[
                 if isinstance(staged, ConfigError):
                     issues.extend(staged.issues)
                     continue
+                for name, _ in staged:
+                    if name in seen:
+                        issues.append(ConfigIssue("name", f"{name!r} is produced twice (also by {seen[name]})",
+                                                  "trials.yaml"))
+                    seen.setdefault(name, trial.name)
                 trials += [ResolvedTrial(name, config, repeat, trial.info, point.values or None,
                                          trial.name if point.values else None) for name, config in staged]
                 continue

@@ -180,6 +180,12 @@ def test_bad_stages_are_one_line_errors_and_nothing_is_written(tmp_path, capsys,
     assert not (tmp_path / "out").exists()
 
 
+def test_a_stage_trial_name_taken_by_another_trial_is_refused(tmp_path):
+    folder, _ = experiment(tmp_path, staged() + [{"name": "st.classifier"}])
+    with pytest.raises(ConfigError, match=r"trials.yaml: name 'st.classifier' is produced twice \(also by st\)"):
+        resolve_experiment(folder)
+
+
 def test_a_reference_to_an_experiment_the_database_lacks_is_refused_before_anything_is_written(tmp_path, capsys):
     trials = [{"name": "st", "stages": [{"name": "classifier", "freeze": ["layers.0"],
                                          "init_from": {"experiment": "pretrain", "trial": "enc"}}]}]
