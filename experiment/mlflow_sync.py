@@ -37,6 +37,7 @@ from experiment.store import ExperimentRecord, RunRecord, RunStatus, SQLStore
 MLFLOW_STATUS = {RunStatus.COMPLETED: "FINISHED", RunStatus.FAILED: "FAILED", RunStatus.INTERRUPTED: "KILLED",
                  RunStatus.STALE: "KILLED", RunStatus.RUNNING: "RUNNING"}
 SUMMARY_PREFIX = "summary."
+START_TOLERANCE_MS = 1000  # a parent starting this close to its first repeat keeps its run
 
 
 @dataclass
@@ -135,8 +136,12 @@ def update_parents(store: SQLStore, experiment: ExperimentRecord, tracking_uri: 
                    client: Any = None) -> SyncCounts:
     """Each parent run of ``parents`` (trial name -> MLflow run id) from the database: the means
     over the trial's COMPLETED repeats, ``spikelab.repeats``, its status (FINISHED when every
-    repeat completed, FAILED when one failed and none is left to run, RUNNING otherwise) and
-    the end of its last repeat as its end time."""
+    repeat completed, FAILED when one failed and none is left to run, KILLED when one was
+    interrupted, RUNNING while one is pending or running) and the span of its repeats: the start
+    of the first, the end of the last. MLflow cannot change a run's start, so a finished trial
+    whose parent started more than a second away from its first repeat (``run`` creates parents
+    before any repeat starts) gets a new parent with the right start: its children move there,
+    the old one is deleted and ``parents`` is updated in place."""
     client = client or _client(tracking_uri)
     counts = SyncCounts()
     if not parents:
@@ -145,10 +150,16 @@ def update_parents(store: SQLStore, experiment: ExperimentRecord, tracking_uri: 
     summaries = _summaries_by_run(store, experiment.id)
     completed = [r for r in runs if r.status == RunStatus.COMPLETED]
     metrics = _metrics_by_run(store, experiment.id, [r.id for r in completed]) if completed else {}
-    for trial, parent_id in parents.items():
+    for trial, parent_id in list(parents.items()):
         mine = [r for r in runs if r.trial_name == trial]
         done = [r for r in mine if r.status == RunStatus.COMPLETED]
         parent = client.get_run(parent_id)
+        status = _trial_status(mine)
+        starts = [start for start in (_first_start(store, r) for r in mine) if start is not None]
+        if status != "RUNNING" and starts and abs(parent.info.start_time - min(starts)) > START_TOLERANCE_MS:
+            parent = _restart_parent(client, parent, min(starts))
+            parent_id = parents[trial] = parent.info.run_id
+            counts.parents_created += 1
         points = {f"{SUMMARY_PREFIX}{key}": {len(done): value}
                   for key, value in _means([summaries.get(r.id, {}) for r in done]).items()}
         points.update(_epoch_means([metrics.get(r.id, {}) for r in done]))
@@ -156,7 +167,6 @@ def update_parents(store: SQLStore, experiment: ExperimentRecord, tracking_uri: 
         tags = {"spikelab.repeats": f"{len(done)} of {len(mine)} completed"}
         if any(parent.data.tags.get(k) != v for k, v in tags.items()):
             _log_batch(client, parent_id, tags=tags)
-        status = _trial_status(mine)
         ends = [_ms(r.finished_at) for r in mine if r.finished_at is not None]
         end = max(ends) if ends and status != "RUNNING" else None
         if status != parent.info.status or (end is not None and parent.info.end_time != end):
@@ -166,6 +176,18 @@ def update_parents(store: SQLStore, experiment: ExperimentRecord, tracking_uri: 
                 client.set_terminated(parent_id, status, end_time=end)
             counts.statuses += 1
     return counts
+
+
+def _restart_parent(client: Any, old: Any, start_ms: int) -> Any:
+    """A copy of the parent run ``old`` (name, spikelab tags, params) that starts at ``start_ms``,
+    its children moved to it; ``old`` is deleted. Metrics are logged afresh by the caller."""
+    tags = {k: v for k, v in old.data.tags.items() if not k.startswith("mlflow.")}
+    new = client.create_run(old.info.experiment_id, run_name=old.info.run_name, start_time=start_ms, tags=tags)
+    _log_batch(client, new.info.run_id, params=dict(old.data.params))
+    for child in _search_runs(client, old.info.experiment_id, f"tags.`{PARENT_TAG}` = '{old.info.run_id}'"):
+        client.set_tag(child.info.run_id, PARENT_TAG, new.info.run_id)
+    client.delete_run(old.info.run_id)
+    return client.get_run(new.info.run_id)
 
 
 def cmd_mlflow_sync(name: str, db: str | None, version: int | None = None, tracking_uri: str | None = None,

@@ -114,7 +114,8 @@ def check_mirror(uri: str, db: dict, exact_times: bool) -> None:
                                                       if k == "val_acc" and e == point.step and r in ids]))
         assert sorted(p.step for p in history) == [0, 1]
         assert parent.info.end_time == max(ms(r.finished_at) for r in runs)  # the trial lasts until its last repeat
-        assert parent.info.start_time <= min(ms(db["attempts"][r.id][0].started_at) for r in runs) + 1000
+        first = min(ms(db["attempts"][r.id][0].started_at) for r in runs)
+        assert abs(parent.info.start_time - first) <= 1000  # ... and starts with its first
         for run in runs:
             child = by_run[run.id]
             assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
@@ -238,12 +239,16 @@ def test_update_parents_gives_a_parent_the_means_of_its_completed_repeats(handma
     parents = ensure_parent_runs(uri, "handmade", {"t": TRIAL_CONFIG}, {"t": "hash-of-t"}, "written by hand")
     client = MlflowClient(tracking_uri=uri)
     assert client.get_run(parents["t"]).info.status == "RUNNING"  # until its repeats have run
+    first_parent = parents["t"]
     update_parents(store, experiment, uri, parents)
     parent = client.get_run(parents["t"])
     assert parent.data.tags["spikelab.config_hash"] == "hash-of-t"
     assert parent.data.tags["spikelab.repeats"] == "2 of 3 completed"
     assert parent.info.status == "FAILED"  # one repeat failed and none is left to run
     assert parent.info.end_time == max(_ms(r.finished_at) for r in runs.values())
+    # created after its repeats ran, it was replaced by a parent that starts with the first repeat
+    assert parent.info.start_time == min(_ms(store.attempts(r.id)[0].started_at) for r in runs.values())
+    assert client.get_run(first_parent).info.lifecycle_stage == "deleted"
     assert parent.data.metrics["summary.final_val_acc"] == pytest.approx(0.6)  # (0.5 + 0.7) / 2
     assert parent.data.metrics["summary.best_epoch"] == pytest.approx(1.5)
     curve = sorted((m.step, m.value) for m in client.get_metric_history(parents["t"], "val_acc"))
