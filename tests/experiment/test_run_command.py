@@ -151,7 +151,8 @@ def test_report_writes_plots_and_an_html_summary(tmp_path, capsys):
     out_dir = tmp_path / "report"
     assert main.main(["report", "tiny", "--db", db, "--out", str(out_dir)]) == 0
     page = (out_dir / "index.html").read_text()
-    assert "Summary over repeats" in page and "best_val_acc_mean" in page
+    assert "Summary over repeats" in page and "<th title='best_val_acc'>" in page
+    assert "best_val_acc_mean" in (out_dir / "summary.csv").read_text()
     pngs = sorted(p.name for p in out_dir.glob("*.png"))
     assert "learning_curve_val_acc.png" in pngs and any(p.startswith("best_val_acc_vs_model.layers") for p in pngs)
     assert all(f"src='{name}'" in page for name in pngs)
