@@ -6,7 +6,8 @@ run is *perfect* when its training accuracy reached 1 within its epoch budget
 (``best_train_acc >= 1``). Per N and alpha, :func:`capacity_curve` gives the fraction of perfect
 runs with its Wilson 95% interval and the mean final training accuracy with its Student-t 95% CI
 over repeats; :func:`estimate_alpha_c` finds the load where the fraction of perfect runs crosses
-one half; :func:`plot_capacity_curve` draws both curves. Only COMPLETED runs count.
+one half; :func:`plot_capacity_curve` draws both curves (the accuracy with a bootstrap band that
+stays in [0, 1], analysis.intervals). Only COMPLETED runs count.
 """
 from __future__ import annotations
 
@@ -165,16 +166,21 @@ def _panels(n: int, size: tuple[float, float]) -> tuple[Any, Any]:
     return figure, figure.subplots(1, n)
 
 
-def plot_capacity_curve(experiment: Experiment, out: str | Path | None = None, db: DB = None,
-                        version: int | None = None, method: Literal["interpolate", "logistic"] = "interpolate") -> Path:
-    """Two panels against alpha, one line per N: the fraction of perfect runs with its Wilson 95%
-    band and the estimated alpha_c (dashed), and the mean final training accuracy with its 95% CI
-    band. Written to ``out`` (default ``outputs/<experiment>/report/capacity_curve.png``)."""
+def capacity_figure(experiment: Experiment, db: DB = None, version: int | None = None,
+                    method: Literal["interpolate", "logistic"] = "interpolate") -> tuple[Any, Any]:
+    """The figure of :func:`plot_capacity_curve`, not saved, with the experiment's record."""
+    from analysis.intervals import BAND_NAME, mean_bands
+    from analysis.plots import _key_proxies, _mean_line
+
     table = read_run_table(experiment, db, version)
     curve = capacity_curve(table.experiment, db, version)
     critical = estimate_alpha_c(curve, method).set_index("N")
+    runs = table.completed()
+    values = pd.DataFrame({"N": runs[N_COLUMN].astype(int), "P": runs[P_COLUMN].astype(int),
+                           ACC_METRIC: runs[ACC_METRIC]})
     figure, (left, right) = _panels(2, (10.5, 4.2))
     groups = list(curve.groupby("N", sort=True))
+    band = dots = False
     for (N, line), color in zip(groups, _colors(len(groups))):
         x = line["alpha"].to_numpy(float)
         left.plot(x, line["perfect_frac"], color=color, marker="o", label=f"N = {N}")
@@ -182,19 +188,33 @@ def plot_capacity_curve(experiment: Experiment, out: str | Path | None = None, d
         a_c = critical.loc[N, "alpha_c"]
         if math.isfinite(a_c):
             left.axvline(a_c, color=color, linestyle="--", linewidth=1, label=f"alpha_c = {a_c:.2f} (N = {N})")
-        mean, half = line["final_train_acc_mean"].to_numpy(float), line["final_train_acc_ci95"].to_numpy(float)
-        right.plot(x, mean, color=color, marker="o", label=f"N = {N}")
-        right.fill_between(x, mean - np.nan_to_num(half), mean + np.nan_to_num(half), color=color, alpha=0.2,
-                           linewidth=0)
+        part = values[values["N"] == N]
+        stats = mean_bands(part, ["P"], ACC_METRIC).set_index("P").loc[line["P"]].reset_index()
+        raw = [part.loc[part["P"] == P, ACC_METRIC].dropna().to_numpy(float) for P in line["P"]]
+        drew = _mean_line(right, x, stats, raw, color, f"N = {N}", marker="o")
+        band, dots = band or drew[0], dots or drew[1]
     left.axhline(0.5, color="grey", linewidth=0.8, linestyle=":")
     left.set(xlabel="load alpha = P / N", ylabel="fraction of perfect runs", ylim=(-0.03, 1.03),
              title=_title(table.experiment, "perfect runs, Wilson 95% CI"))
-    right.set(xlabel="load alpha = P / N", ylabel="final training accuracy",
-              title="mean final training accuracy, 95% CI")
-    for axes in (left, right):
-        axes.grid(alpha=0.3)
-        axes.legend(fontsize="small")
-    return _save(figure, out if out is not None else _report_dir(table.experiment) / "capacity_curve.png")
+    right.set(xlabel="load alpha = P / N", ylabel="final training accuracy (fraction)",
+              title="mean final training accuracy" + (f", {BAND_NAME}" if band else ""))
+    left.grid(alpha=0.3)
+    left.legend(fontsize="small")
+    right.grid(alpha=0.3)
+    handles, labels = right.get_legend_handles_labels()
+    proxies = _key_proxies(band, dots)
+    right.legend(handles + proxies, labels + [p.get_label() for p in proxies], fontsize="small")
+    return table.experiment, figure
+
+
+def plot_capacity_curve(experiment: Experiment, out: str | Path | None = None, db: DB = None,
+                        version: int | None = None, method: Literal["interpolate", "logistic"] = "interpolate") -> Path:
+    """Two panels against alpha, one line per N: the fraction of perfect runs with its Wilson 95%
+    band and the estimated alpha_c (dashed), and the mean final training accuracy with its 95%
+    bootstrap CI band where a load has n >= 3 runs (single runs as dots otherwise; never outside
+    [0, 1]). Written to ``out`` (default ``outputs/<experiment>/report/capacity_curve.png``)."""
+    record, figure = capacity_figure(experiment, db, version, method)
+    return _save(figure, out if out is not None else _report_dir(record) / "capacity_curve.png")
 
 
 def _report_section(record: Any, folder: Path, store: Any) -> list[tuple[str, Path, str]]:
@@ -210,7 +230,7 @@ def _report_section(record: Any, folder: Path, store: Any) -> list[tuple[str, Pa
                       for row in critical.itertuples())
     path = plot_capacity_curve(record, folder / "capacity_curve.png", db=store)
     caption = ("fraction of runs reaching 100% training accuracy (Wilson 95% band) and mean final training "
-               "accuracy (95% CI) against the load alpha = P / N; alpha_c (fraction crosses 1/2, interpolated; "
+               "accuracy (95% bootstrap CI where n >= 3) against the load alpha = P / N; alpha_c (fraction crosses 1/2, interpolated; "
                f"Wilson-bound interval): {found}")
     return [("capacity curve", path, caption)]
 

@@ -146,3 +146,19 @@ def test_capacity_plot_and_report_section(capacity_db: str, tmp_path: Path):
 def test_capacity_curve_names_missing_columns(capacity_db: str):
     with pytest.raises(ValueError, match="data.input_size"):
         capacity_curve("other", db=capacity_db)
+
+
+def test_the_accuracy_band_stays_in_0_1(capacity_db: str):
+    from matplotlib.collections import PolyCollection
+
+    from analysis.capacity import capacity_figure
+
+    curve = capacity_curve("capacity", db=capacity_db)
+    # N = 100, alpha = 2: final accuracies 1, 1, 1, 0.99; a Student-t CI reaches above 1
+    row = curve[(curve["N"] == 100) & (curve["alpha"] == 2)].iloc[0]
+    assert row["final_train_acc_mean"] + row["final_train_acc_ci95"] > 1.0
+    _, figure = capacity_figure("capacity", db=capacity_db)
+    right = figure.axes[1]
+    bands = [path.vertices[:, 1] for c in right.collections if isinstance(c, PolyCollection) for path in c.get_paths()]
+    assert bands and all(0.0 <= v[np.isfinite(v)].min() and v[np.isfinite(v)].max() <= 1.0 for v in bands)
+    assert "bootstrap CI" in right.get_title()
