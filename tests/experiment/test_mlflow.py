@@ -348,3 +348,29 @@ def test_the_tracking_lock_serialises_processes(tmp_path):
         spans.append((float(lines[1]), float(lines[3])))
     spans.sort()
     assert all(later[0] >= earlier[1] for earlier, later in zip(spans, spans[1:])), spans
+
+
+def test_a_finished_child_holds_the_run_folders_files(mirror, client, tmp_path):
+    from experiment.mlflow_mirror import run_artifacts
+
+    folder = tmp_path / "t" / "repeat_0"
+    files = ["config.yaml", "run.json", "metrics.csv", "confusion.json", "log.txt", "plots/learning_curves.png",
+             "plots/recordings/raster_epoch_0.png", "recordings/epoch_0.npz", "recordings/epoch_1.npz.tmp",
+             "checkpoints/best.pt", "checkpoints/last.pt"]
+    for name in files:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(name)
+    logged = {"config.yaml", "run.json", "metrics.csv", "confusion.json", "plots/learning_curves.png",
+              "plots/recordings/raster_epoch_0.png", "recordings/epoch_0.npz", "checkpoints/best.pt"}
+    assert {f"{where}/{path.name}".lstrip("/") for path, where in run_artifacts(folder)} == logged
+    parent = ensure_parent_runs(mirror.uri, "files", {"t": {"lr": 1}})["t"]
+    cb = MLflowCallback(mirror.uri, "files", parent, "t/repeat_0", {"lr": 1})
+    fit(cb, new_state(0, folder))
+    found = set()
+    pending = [None]
+    while pending:
+        for entry in client.list_artifacts(cb.run_id, pending.pop()):
+            (pending.append(entry.path) if entry.is_dir else found.add(entry.path))
+    assert found == logged  # not last.pt, log.txt or a half-written .tmp
+    local = client.download_artifacts(cb.run_id, "recordings/epoch_0.npz", str(tmp_path / "dl"))
+    assert Path(local).read_text() == "recordings/epoch_0.npz"
