@@ -179,9 +179,10 @@ def update_parents(store: SQLStore, experiment: ExperimentRecord, tracking_uri: 
 
 
 def _restart_parent(client: Any, old: Any, start_ms: int) -> Any:
-    """A copy of the parent run ``old`` (name, spikelab tags, params) that starts at ``start_ms``,
-    its children moved to it; ``old`` is deleted. Metrics are logged afresh by the caller."""
-    tags = {k: v for k, v in old.data.tags.items() if not k.startswith("mlflow.")}
+    """A copy of the parent run ``old`` (name, spikelab tags, its own parent: a staged trial's
+    group, params) that starts at ``start_ms``, its children moved to it; ``old`` is deleted.
+    Metrics are logged afresh by the caller."""
+    tags = {k: v for k, v in old.data.tags.items() if not k.startswith("mlflow.") or k == PARENT_TAG}
     new = client.create_run(old.info.experiment_id, run_name=old.info.run_name, start_time=start_ms, tags=tags)
     _log_batch(client, new.info.run_id, params=dict(old.data.params))
     for child in _search_runs(client, old.info.experiment_id, f"tags.`{PARENT_TAG}` = '{old.info.run_id}'"):
