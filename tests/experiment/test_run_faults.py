@@ -169,12 +169,13 @@ def test_status_reports_completed_runs_whose_files_are_gone(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "3 completed (2 completed run(s) with missing files)" in out
     assert f"COMPLETED a/repeat_0: its run folder {runs / 'repeat_0'} is gone" in out
-    assert "COMPLETED a/repeat_1: 1 of its 6 recorded files are missing (best.pt); 1 changed size (metrics.csv)" in out
+    # config, metrics, log, learning curves, confusion.json, best.pt, last.pt
+    assert "COMPLETED a/repeat_1: 1 of its 7 recorded files are missing (best.pt); 1 changed size (metrics.csv)" in out
     assert "repeat_2" not in out
     assert main.main(["status", "faults", "--db", db, "--json"]) == 0
     document = json.loads(capsys.readouterr().out)
     lost = {entry["repeat"]: entry for entry in document["missing_artifacts"]}
-    assert sorted(lost) == [0, 1] and lost[0]["folder_exists"] is False and len(lost[0]["missing"]) == 6
+    assert sorted(lost) == [0, 1] and lost[0]["folder_exists"] is False and len(lost[0]["missing"]) == 7
     assert lost[1]["missing"] == [str(runs / "repeat_1" / "checkpoints" / "best.pt")]
     assert lost[1]["size_changed"] == [str(runs / "repeat_1" / "metrics.csv")]
 
