@@ -85,21 +85,28 @@ def encoder_terms(batch: LossInput, loss: str) -> tuple[Tensor, Tensor, Tensor, 
 @LOSSES.register
 class EncoderLoss(Loss):
     """The learned encoder's loss (STAL): ``L = -mean_k MI(X, Z_k) + count_weight mean_b
-    |n_b - psi sum(X_b)|`` with the soft mutual information of the input ``X`` and each block's
+    |n_b - count_ratio psi sum(X_b)|`` with the soft mutual information of the input ``X`` and each block's
     match projection ``Z_k`` (:func:`soft_mutual_information`) and ``n_b`` the encoder's spikes for
     input frame ``b``. ``per_channel``: the multi-channel version for images, the MI computed per
     colour channel (axis 1 of ``X``) and averaged. It reads what a STAL / ConvSTAL layer reports
     (network/stal.py); it predicts from the scores like CrossEntropyLoss and asks no number of
     outputs of the model (an encoder stage has no classifier).
 
+    ``count_ratio`` scales the count target to ``count_ratio psi sum(X_b)``: with as many
+    encoded units as inputs (STAL, ConvSTAL by default) the encoder's spike density settles near
+    ``count_ratio mean(X)``, so ``count_ratio < 1`` asks for a sparser code than the rate code's
+    (whose density is ``mean(X)`` at gain 1); 1 is the STAL paper's target.
+
     Args:
         per_channel: average the MI over the input's channels (multi-channel version).
         count_weight: the weight of the spike-count term.
+        count_ratio: the count target's fraction of ``psi sum(X_b)``.
     """
 
-    def __init__(self, per_channel: bool = False, count_weight: NonNegativeFloat = 1.0):
+    def __init__(self, per_channel: bool = False, count_weight: NonNegativeFloat = 1.0,
+                 count_ratio: PositiveFloat = 1.0):
         super().__init__()
-        self.per_channel, self.count_weight = per_channel, count_weight
+        self.per_channel, self.count_weight, self.count_ratio = per_channel, count_weight, count_ratio
 
     def mutual_information(self, x: Tensor, z: Tensor) -> Tensor:
         """``[K]`` (``[K, C]`` per channel): the soft MI of ``X [N, ...]`` and each ``Z_k``."""
@@ -109,8 +116,8 @@ class EncoderLoss(Loss):
         return soft_mutual_information(x, z, dims=[1, *range(3, z.dim())])
 
     def count_term(self, x: Tensor, spikes: Tensor, psi: Tensor) -> Tensor:
-        """``mean_b |n_b - psi sum(X_b)|``."""
-        return (spikes - psi * x.flatten(1).sum(dim=1)).abs().mean()
+        """``mean_b |n_b - count_ratio psi sum(X_b)|``."""
+        return (spikes - self.count_ratio * psi * x.flatten(1).sum(dim=1)).abs().mean()
 
     def compute(self, batch: LossInput) -> Tensor:
         x, z, spikes, psi = encoder_terms(batch, type(self).__name__)

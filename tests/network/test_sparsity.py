@@ -49,6 +49,23 @@ def test_encoder_loss_by_hand():
     assert float(EncoderLoss(count_weight=0.0)(record)) == pytest.approx(-0.3125 * LOG2_4_3, rel=1e-6)
 
 
+def test_encoder_loss_count_ratio_scales_the_count_target():
+    """count_ratio r: the count term is mean_b |n_b - r psi sum X_b|."""
+    x = torch.tensor([[1.0, 0.0], [1.0, 1.0]])
+    z = torch.stack([torch.tensor([[0.5, 0.5], [1.0, 0.0]]), torch.tensor([[1.0, 0.0], [1.0, 0.5]])])
+    record = encoder_record(x, z, [6.0, 12.0])
+    mi = -(0.0 + 0.625 * LOG2_4_3) / 2
+    # r = 0.5: targets 2.5 and 5; |6 - 2.5| = 3.5, |12 - 5| = 7
+    assert float(EncoderLoss(count_ratio=0.5)(record)) == pytest.approx(mi + (3.5 + 7) / 2, rel=1e-6)
+    # r = 1.2 with count_weight 2: targets 6 and 12, a perfect count leaves the MI alone
+    assert float(EncoderLoss(count_weight=2.0, count_ratio=1.2)(record)) == pytest.approx(mi, rel=1e-6)
+    # the gradient of the count term in the spikes is count_weight * sign(n_b - target) / N
+    spikes = torch.tensor([2.0, 6.0], requires_grad=True)
+    terms = dict(record.penalties, **{"encoder.spikes": spikes})
+    EncoderLoss(count_ratio=0.5)(LossInput(record.scores, record.targets, penalties=terms)).backward()
+    assert spikes.grad.tolist() == [-0.5, 0.5]  # 2 < 2.5, 6 > 5
+
+
 def test_multi_channel_encoder_loss_averages_the_channels():
     # one image [C=2, H=1, W=2]: channel 0 = [1, 0], channel 1 = [1, 1]
     x = torch.tensor([[[[1.0, 0.0]], [[1.0, 1.0]]]])
