@@ -23,6 +23,7 @@ from analysis.plots import _colors, _report_dir, _save, _title
 from analysis.report import REPORT_SECTIONS
 from analysis.source import DB, Experiment
 from analysis.stats import ci95_halfwidth
+from tools.figures import agg_figure
 
 Z95 = 1.959963984540054  # two-sided 95% normal quantile
 N_COLUMN, P_COLUMN = "data.input_size", "data.size"
@@ -158,11 +159,7 @@ def estimate_alpha_c(experiment: Experiment | pd.DataFrame, method: Literal["int
 
 def _panels(n: int, size: tuple[float, float]) -> tuple[Any, Any]:
     """A figure of ``n`` side-by-side axes on the Agg canvas (no pyplot)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=size, layout="constrained")
-    FigureCanvasAgg(figure)
+    figure = agg_figure(size)
     return figure, figure.subplots(1, n)
 
 

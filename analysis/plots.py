@@ -34,6 +34,7 @@ from analysis.stats import curve_values
 from analysis.sweeps import GRID, SEARCH, SweepLayout, axis_label, sweep_layout, unit, wants_log_axis
 from experiment.store import ExperimentRecord
 from settings.metrics import TRAIN_ACC, VAL_ACC
+from tools.figures import agg_figure, save_figure
 
 __all__ = ["learning_curve_figures", "metric_vs_param_figure", "plot_heatmap", "plot_learning_curves",
            "plot_metric_vs_param", "plot_search_scatter", "wants_log_axis"]
@@ -52,19 +53,12 @@ def _report_dir(record: ExperimentRecord) -> Path:
 
 
 def _figure(size: tuple[float, float] = (6.4, 4.2)) -> tuple[Any, Any]:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=size, layout="constrained")
-    FigureCanvasAgg(figure)
+    figure = agg_figure(size)
     return figure, figure.add_subplot()
 
 
 def _save(figure: Any, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=120)
-    return path
+    return save_figure(figure, path, dpi=120)
 
 
 def _colors(n: int) -> list[Any]:
@@ -187,11 +181,7 @@ def _curve_figure(record: ExperimentRecord, key: str, data: pd.DataFrame, by: li
     if panels:
         columns = min(4, len(groups))
         rows = -(-len(groups) // columns)
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-
-        figure = Figure(figsize=(3.1 * columns + 0.5, 2.4 * rows + 0.9), layout="constrained")
-        FigureCanvasAgg(figure)
+        figure = agg_figure((3.1 * columns + 0.5, 2.4 * rows + 0.9))
         grid = figure.subplots(rows, columns, sharex=True, sharey=True, squeeze=False).ravel()
         for axes in grid[len(groups):]:
             axes.set_visible(False)

@@ -15,16 +15,13 @@ import numpy as np
 
 from analysis.plots import _colors, _save
 from experiment.trained_run import TrainedRun, load_trained_run
+from tools.figures import agg_figure
 
 Checkpoint = Literal["best", "last"]
 
 
 def _figure(rows: int, columns: int, size: tuple[float, float]) -> tuple[Any, np.ndarray]:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=size, layout="constrained")
-    FigureCanvasAgg(figure)
+    figure = agg_figure(size)
     return figure, np.atleast_1d(figure.subplots(rows, columns, squeeze=False)).ravel()
 
 

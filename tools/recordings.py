@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from tools.figures import agg_figure, save_figure
+
 RECORDINGS = "recordings"  # the folder in a run folder
 _FILE = re.compile(r"^epoch_(\d+)\.npz$")
 
@@ -140,11 +142,7 @@ def _title(recording: Recording, s: int) -> str:
 
 
 def _figure(rows: int, cols: int, width: float = 3.4, height: float = 2.4):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(width * cols, height * rows + 0.6), layout="constrained")
-    FigureCanvasAgg(figure)
+    figure = agg_figure((width * cols, height * rows + 0.6))
     return figure, figure.subplots(rows, cols, squeeze=False)
 
 
@@ -228,9 +226,4 @@ def plot_traces(recording: Recording, path: str | Path | None = None, max_sample
 
 
 def _save(figure: Any, path: str | Path | None) -> Any:
-    if path is None:
-        return figure
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=90)
-    return path
+    return figure if path is None else save_figure(figure, path, dpi=90)

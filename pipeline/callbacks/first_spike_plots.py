@@ -26,6 +26,7 @@ from data.yinyang import CLASSES as YINYANG_CLASSES, R_BIG, YinYang
 from network.events import ContinuousSpikes
 from pipeline.batches import EncodedSplit, loss_input
 from pipeline.callbacks.checkpoint import load_checkpoint
+from tools.figures import agg_figure, save_figure
 
 DECISION_MAP, OUTPUT_TIMES, HIDDEN_TIMES, WEIGHTS, CONFUSION = (
     "decision_map.png", "output_spike_times.png", "hidden_spike_times.png", "weight_histograms.png",
@@ -106,19 +107,11 @@ def decision_grid(pipeline: Any, model: nn.Module, resolution: int = 100, epoch:
 
 # --- figures -----------------------------------------------------------------------------------
 def _figure(size: tuple[float, float]) -> Any:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=size, layout="constrained")
-    FigureCanvasAgg(figure)
-    return figure
+    return agg_figure(size)
 
 
 def _save(figure: Any, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
-    return path
+    return save_figure(figure, path, dpi=100)
 
 
 def _class_colors(n: int) -> list[Any]:

@@ -20,6 +20,7 @@ from pipeline.callbacks.checkpoint import load_checkpoint
 from pipeline.state import FitState
 from settings.metrics import SPLITS, split_metric
 from settings.registries import CALLBACKS
+from tools.figures import agg_figure, save_figure
 
 
 @CALLBACKS.register
@@ -99,14 +100,11 @@ def resonator_values(model: nn.Module) -> dict[str, dict[str, torch.Tensor]]:
 def plot_run_history(history: Sequence[Mapping[str, float]], folder: str | Path) -> list[Path]:
     """``learning_curves.png``: loss and accuracy per epoch for each split the run has (epoch 0
     is the evaluation before training). Returns the files written."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
     epochs = [row["epoch"] for row in history]
-    figure = Figure(figsize=(9.0, 3.6))  # a fixed layout: constrained layout would draw it twice
+    figure = agg_figure((9.0, 3.6), layout=None)  # a fixed layout: constrained layout would draw it twice
     figure.subplots_adjust(left=0.07, right=0.98, bottom=0.14, top=0.96, wspace=0.22)
-    FigureCanvasAgg(figure)
     drawn = False
     for i, what in enumerate(("loss", "acc")):
         axes = figure.add_subplot(1, 2, i + 1)
@@ -124,10 +122,7 @@ def plot_run_history(history: Sequence[Mapping[str, float]], folder: str | Path)
             axes.legend(frameon=False)
     if not drawn:
         return []
-    path = Path(folder) / "learning_curves.png"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
-    return [path]
+    return [save_figure(figure, Path(folder) / "learning_curves.png", dpi=100)]
 
 
 def plot_resonators(model: nn.Module, initial: Mapping[str, Mapping[str, torch.Tensor]],
@@ -139,17 +134,13 @@ def plot_resonators(model: nn.Module, initial: Mapping[str, Mapping[str, torch.T
     damping above the curve grows) of the kernel's Euler step: its ``delta`` (the resonators'
     step in model time), else its ``dt``; no curve for a kernel with neither. Returns the file,
     or None when the model has no such kernel."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     from network.kernels.resonators import divergence_boundary
 
     learned = resonator_values(model)
     names = [name for name in learned if name in initial]
     if not names:
         return None
-    figure = Figure(figsize=(4.8 * len(names), 4.0), layout="constrained")
-    FigureCanvasAgg(figure)
+    figure = agg_figure((4.8 * len(names), 4.0))
     kernels = resonator_kernels(model)
     for i, name in enumerate(names):
         axes = figure.add_subplot(1, len(names), i + 1)
@@ -167,10 +158,7 @@ def plot_resonators(model: nn.Module, initial: Mapping[str, Mapping[str, torch.T
         axes.set(xlabel="omega", ylabel="-|b_offset|", title=name)
         axes.grid(alpha=0.3)
         axes.legend(frameon=False, fontsize="small")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
-    return path
+    return save_figure(figure, path, dpi=100)
 
 
 # --- confusion matrix ------------------------------------------------------------------------
@@ -254,17 +242,13 @@ def plot_confusion(matrix: torch.Tensor | Sequence[Sequence[int]], labels: Seque
     """A confusion matrix as a heatmap: rows true class, columns predicted, colour the fraction of
     the row (so rare classes read as well as common ones), each cell's count written in it, and
     each class's accuracy (the diagonal fraction) beside its row."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     counts = torch.as_tensor(matrix, dtype=torch.long)
     n = counts.shape[0]
     rows = counts.sum(dim=1, keepdim=True).clamp(min=1)
     fraction = (counts.double() / rows.double()).numpy()
     accuracy = per_class_accuracy(counts)
     side = min(2.0 + 0.55 * n, 14.0)
-    figure = Figure(figsize=(side + 1.6, side), layout="constrained")
-    FigureCanvasAgg(figure)
+    figure = agg_figure((side + 1.6, side))
     axes = figure.add_subplot(1, 1, 1)
     image = axes.imshow(fraction, cmap="Blues", vmin=0.0, vmax=1.0)
     if n <= 30:
@@ -281,7 +265,4 @@ def plot_confusion(matrix: torch.Tensor | Sequence[Sequence[int]], labels: Seque
     overall = float(counts.diagonal().sum()) / max(total, 1)
     axes.set_title((f"{title}: " if title else "") + f"accuracy {overall:.1%} of {total}", fontsize="medium")
     figure.colorbar(image, ax=axes, label="fraction of the true class", shrink=0.8)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
-    return path
+    return save_figure(figure, path, dpi=100)
