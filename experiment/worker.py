@@ -150,9 +150,15 @@ def claim(store: SQLStore, task: RunTask):
     return attempt
 
 
+def in_local_worker(task: RunTask) -> bool:
+    """Whether this process is a local worker of the process that submitted ``task`` (joblib runs
+    a lone task in the submitting process itself, which is no worker)."""
+    return task.parent_pid is not None and os.getpid() != task.parent_pid
+
+
 def parent_is_gone(task: RunTask) -> bool:
     """Whether the local process that submitted ``task`` has died (this worker is an orphan)."""
-    return task.parent_pid is not None and os.getppid() != task.parent_pid
+    return in_local_worker(task) and os.getppid() != task.parent_pid
 
 
 _TRAINING = threading.Event()  # set while this process executes a task
@@ -200,7 +206,7 @@ def execute_task(task: RunTask, extra_callbacks: list | tuple = ()) -> RunOutcom
     from tools.devices import set_threads
     from tools.signals import install_sigterm_handler
 
-    if task.parent_pid is not None:
+    if in_local_worker(task):
         if parent_is_gone(task):  # an orphan never claims a run: the re-run of its sweep will
             os._exit(1)
         start_parent_watchdog(task.parent_pid)
@@ -213,7 +219,7 @@ def execute_task(task: RunTask, extra_callbacks: list | tuple = ()) -> RunOutcom
     try:
         return _execute_claimed(task, store, extra_callbacks)
     except KeyboardInterrupt:
-        if task.parent_pid is not None and os.getpid() != task.parent_pid:
+        if in_local_worker(task):
             _end_worker_process()
         raise
     finally:

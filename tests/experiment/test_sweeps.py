@@ -111,6 +111,17 @@ def test_failing_points_of_a_parallel_sweep_do_not_stop_the_others(tmp_path, cap
     assert len(pd.read_csv(csv_path)) == 4
 
 
+def test_several_jobs_with_one_run_left_run_it_in_this_process(tmp_path):
+    """joblib runs a lone task in the submitting process: that process is no orphaned worker (it
+    once took itself for one and ended with exit 1 before claiming the run)."""
+    folder, db = make(tmp_path, "- name: only\n", TINY_CONFIG.replace("epochs: 2", "epochs: 1"))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, str(ROOT / "main.py"), "run", str(folder), "--no-progress", "--n-jobs", "2"]
+    done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert rows(db, "SELECT status FROM run") == [("COMPLETED",)]
+
+
 @pytest.mark.slow
 def test_killed_worker_is_resumed_and_nothing_is_lost(tmp_path):
     """A 2-worker sweep; one worker gets SIGKILL mid-run; the same command again completes it all."""
